@@ -1,0 +1,185 @@
+"""The local engine: stream the input partition with ``pyarrow.dataset``, score with ONNX Runtime,
+write Parquet with pyarrow, in bounded memory.
+
+Reading (Parquet decode), scoring and writing (encode + compress) run in three stages connected by
+small bounded queues, so the two cores overlap I/O with scoring while at most a few batches are in
+memory, whatever the partition size. pyarrow and ONNX Runtime release the GIL in their native work.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+
+from scorebridge.bundle import Bundle
+from scorebridge.engines import load_engine
+
+from batch_jobs.context import RunContext
+from batch_jobs.errors import BatchError, JobCancelledError
+from batch_jobs.progress import Progress
+from batch_jobs.scoring import input_columns, output_schema, score_batch
+from batch_jobs.spec import InputSpec
+
+T = TypeVar("T")
+QUEUE_DEPTH = 2
+ROWS_PER_FILE = 8_000_000  # a few files per big partition lets downstream readers parallelise
+_DONE = object()
+
+
+def open_input(spec: InputSpec, path: Path, bundle: Bundle) -> pads.Dataset:
+    """The input partition as a dataset; CSV columns get the model's types (strings stay strings)."""
+    if spec.format == "csv":
+        types = {f.name: (pa.float64() if f.is_numeric else pa.string()) for f in bundle.schema.fields}
+        fmt: Any = pads.CsvFileFormat(convert_options=pa.csv.ConvertOptions(column_types=types))
+    else:
+        fmt = "parquet"
+    try:
+        return pads.dataset(str(path), format=fmt)
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise BatchError(f"cannot read input {path} as {spec.format}: {exc}") from None
+
+
+def background(items: Iterable[T], cancel: threading.Event, depth: int = QUEUE_DEPTH) -> Iterator[T]:
+    """Iterate ``items`` in a producer thread, ``depth`` items ahead; re-raises its exceptions."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(_DONE)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            q.put(exc)
+
+    thread = threading.Thread(target=produce, name="batch-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            if cancel.is_set():
+                raise JobCancelledError("run cancelled before it committed; nothing was published")
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+class RotatingParquetWriter:
+    """Writes batches to ``part-NNNNN.parquet`` files in a writer thread, a new file every ``rows_per_file``."""
+
+    def __init__(self, directory: Path, schema: pa.Schema, rows_per_file: int = ROWS_PER_FILE) -> None:
+        self.directory, self.schema, self.rows_per_file = directory, schema, rows_per_file
+        self.files: list[str] = []
+        self.rows = 0
+        self._writer: pq.ParquetWriter | None = None
+        self._in_file = 0
+        self._q: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="batch-writer", daemon=True)
+        self._thread.start()
+
+    def _open(self) -> None:
+        name = f"part-{len(self.files):05d}.parquet"
+        self.files.append(name)
+        self._writer = pq.ParquetWriter(self.directory / name, self.schema, compression="snappy")
+        self._in_file = 0
+
+    def _run(self) -> None:
+        try:
+            while (batch := self._q.get()) is not _DONE:
+                if self._writer is None or self._in_file >= self.rows_per_file:
+                    self.close_file()
+                    self._open()
+                self._writer.write_batch(batch)
+                self._in_file += batch.num_rows
+                self.rows += batch.num_rows
+            if self._writer is None:  # an empty partition still gets a readable file with the schema
+                self._open()
+            self.close_file()
+        except BaseException as exc:
+            self._error = exc
+            while self._q.get() is not _DONE:  # drain so the producer never blocks
+                pass
+
+    def close_file(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        if self._error is not None:
+            raise self._error
+        self._q.put(batch)
+
+    def finish(self) -> None:
+        """Flush and close; re-raises a write error."""
+        self._q.put(_DONE)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def abort(self) -> None:
+        if self._thread.is_alive():
+            self._q.put(_DONE)
+            self._thread.join()
+        self.close_file()
+
+
+def run_local(ctx: RunContext) -> dict[str, Any]:
+    """Score ``ctx.input_path`` into Parquet files in ``ctx.stage``; returns rows, files and engine details."""
+    spec, bundle, summary = ctx.spec, ctx.bundle, ctx.summary
+    source = str(ctx.input_path)
+    engine = load_engine(bundle, "onnx", threads=spec.local.threads)
+    dataset = open_input(spec.input, ctx.input_path, bundle)
+    keep = spec.output.keep_columns
+    schema = output_schema(bundle, dataset.schema, keep, source)
+    columns = input_columns(bundle, keep)
+    missing = [c for c in columns if c not in dataset.schema.names]
+    if missing:
+        raise BatchError(f"input {source} lacks column(s) {', '.join(map(repr, missing))} the model needs")
+    total = dataset.count_rows() if spec.input.format == "parquet" else None
+    progress = Progress(ctx.label, total, tty=ctx.tty)
+    batches = dataset.to_batches(columns=columns, batch_size=spec.local.batch_size,
+                                 batch_readahead=2, fragment_readahead=1, use_threads=True)
+    writer = RotatingParquetWriter(ctx.stage, schema)
+    rows_in = 0
+    try:
+        for batch in background(batches, ctx.cancel):
+            if batch.num_rows == 0:
+                continue
+            out, outputs = score_batch(engine, bundle, batch, schema, keep, source)
+            summary.update(outputs)
+            writer.write(out)
+            rows_in += batch.num_rows
+            progress.advance(batch.num_rows)
+            if ctx.on_batch is not None:
+                ctx.on_batch(rows_in)
+        writer.finish()
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        engine.close()
+    progress.close()
+    return {"rows_in": rows_in, "rows_out": writer.rows, "files": writer.files,
+            "scoring": f"{engine.describe()}, {spec.local.threads} intra-op threads, "
+                       f"batches of {spec.local.batch_size:,} rows"}

@@ -1,0 +1,124 @@
+"""Fidelity: build the verification set and measure each artifact against the native pipeline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from scorebridge.prediction import Prediction
+from scorebridge.schema import InputSchema
+
+# Default tolerance per model family: the largest absolute probability difference (classification),
+# or the largest difference relative to max(1, |prediction|) (regression), that an artifact may show.
+# Float32 runtimes (ONNX Runtime, XGBoost/LightGBM's own float32 thresholds in PMML) cannot match a
+# float64 pipeline bit for bit; these bounds are ~10-100x what was measured (docs/support-matrix.md).
+DEFAULT_TOLERANCE = {
+    "linear": 1e-5,
+    "tree": 1e-6,
+    "forest": 1e-6,
+    "gbdt": 1e-5,
+    "xgboost": 1e-5,
+    "lightgbm": 1e-5,
+}
+UNSEEN_PREFIX = "__unseen__"
+GATING = ("pmml", "onnx")
+
+
+def default_tolerance(family: str) -> float:
+    return DEFAULT_TOLERANCE.get(family, 1e-5)
+
+
+def verification_frame(sample: pd.DataFrame, schema: InputSchema, *, max_rows: int = 200,
+                       seed: int = 0) -> pd.DataFrame:
+    """Sample rows plus edge rows: NaN in each nullable numeric input, a missing value and an unseen
+    category in each categorical input. Missing values are ``NaN`` in every column (see bundle.md)."""
+    base = sample[schema.names]
+    if len(base) > max_rows:
+        base = base.sample(n=max_rows, random_state=seed)
+    base = base.reset_index(drop=True)
+    frame = pd.DataFrame({f.name: base[f.name].astype(object if not f.is_numeric else "float64")
+                          for f in schema.fields})
+    donor = frame.iloc[[0]]
+    edges = []
+    for f in schema.fields:
+        if f.nullable:
+            row = donor.copy()
+            row[f.name] = np.nan
+            edges.append(row)
+        if f.optype == "categorical":
+            row = donor.copy()
+            row[f.name] = f"{UNSEEN_PREFIX}{f.name}" if not f.is_numeric else _unseen_number(f.categories)
+            edges.append(row)
+    out = pd.concat([frame, *edges], ignore_index=True)
+    for f in schema.fields:
+        if not f.is_numeric:
+            out[f.name] = out[f.name].astype(object).where(out[f.name].notna(), np.nan)
+    return out
+
+
+def _unseen_number(categories: tuple | None) -> float:
+    values = [float(c) for c in categories or () if isinstance(c, (int, float))]
+    return float(max(values, default=0.0) + 1000.0)
+
+
+def native_columns(pred: Prediction) -> dict[str, np.ndarray]:
+    """Native outputs as ``native_<output column>`` columns for verification.parquet."""
+    return {f"native_{k}": v for k, v in pred.to_columns().items()}
+
+
+def prediction_from_native_columns(frame: pd.DataFrame, task: str, classes: list) -> Prediction:
+    """Rebuild the native :class:`Prediction` from ``native_*`` columns."""
+    if task == "classification":
+        proba = np.column_stack([frame[f"native_probability_{c}"].to_numpy(np.float64) for c in classes])
+        return Prediction.classification(classes, proba, labels=frame["native_label"].to_numpy())
+    return Prediction.regression(frame["native_prediction"].to_numpy(np.float64))
+
+
+def compare(artifact: Prediction, native: Prediction, tolerance: float) -> dict[str, Any]:
+    """Agreement of an artifact's predictions with the native ones.
+
+    Classification: max absolute probability difference, label agreement, and label mismatches on
+    rows whose native winning margin exceeds the tolerance (must be none). Regression: max absolute
+    and relative (to ``max(1, |native|)``) differences.
+    """
+    rows = len(native)
+    if native.task == "classification":
+        diff = np.abs(artifact.probabilities - native.probabilities)
+        per_row = diff.max(axis=1)
+        labels_equal = np.asarray([str(a) == str(b) for a, b in zip(artifact.labels, native.labels)])
+        top2 = np.sort(native.probabilities, axis=1)[:, -2:] if native.probabilities.shape[1] > 1 else None
+        margin = (top2[:, 1] - top2[:, 0]) if top2 is not None else np.ones(rows)
+        beyond = int(np.sum(~labels_equal & (margin > tolerance)))
+        max_diff = float(np.nanmax(per_row)) if rows else 0.0
+        passed = bool(max_diff <= tolerance and beyond == 0 and not np.isnan(per_row).any())
+        return {"rows": rows, "max_abs_diff": max_diff, "rows_over_tolerance": int(np.sum(per_row > tolerance)),
+                "label_agreement": float(labels_equal.mean()) if rows else 1.0,
+                "label_mismatches": int(np.sum(~labels_equal)), "label_mismatches_beyond_margin": beyond,
+                "tolerance": tolerance, "passed": passed}
+    diff = np.abs(artifact.values - native.values)
+    rel = diff / np.maximum(1.0, np.abs(native.values))
+    max_rel = float(np.nanmax(rel)) if rows else 0.0
+    return {"rows": rows, "max_abs_diff": float(np.nanmax(diff)) if rows else 0.0, "max_rel_diff": max_rel,
+            "rows_over_tolerance": int(np.sum(rel > tolerance)), "tolerance": tolerance,
+            "passed": bool(max_rel <= tolerance and not np.isnan(rel).any())}
+
+
+def format_table(fidelity: dict[str, dict[str, Any]], title: str = "") -> str:
+    """A fixed-width text table of fidelity reports (one row per artifact/evaluator)."""
+    header = f"{'artifact':<8} {'evaluator':<24} {'rows':>5} {'max_abs_diff':>12} {'labels':>8} {'tolerance':>9} result"
+    lines = [title] if title else []
+    lines += [header, "-" * len(header)]
+    for name, rep in fidelity.items():
+        if "error" in rep:
+            lines.append(f"{name:<8} {rep.get('evaluator', ''):<24} {'-':>5} {'-':>12} {'-':>8} {'-':>9} "
+                         f"ERROR ({rep['error']})")
+            continue
+        labels = f"{rep['label_agreement']:.2%}" if "label_agreement" in rep else "-"
+        verdict = "pass" if rep["passed"] else "FAIL"
+        if not rep.get("gating", True):
+            verdict += " (reported, not gating)"
+        lines.append(f"{name:<8} {rep.get('evaluator', ''):<24} {rep['rows']:>5} {rep['max_abs_diff']:>12.3g} "
+                     f"{labels:>8} {rep['tolerance']:>9.1g} {verdict}")
+    return "\n".join(lines)

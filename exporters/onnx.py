@@ -1,0 +1,177 @@
+"""ONNX export through skl2onnx (+ onnxmltools for XGBoost and LightGBM).
+
+The ONNX model takes one input per raw column (``[None, 1]``): numeric columns as float32 (ONNX
+Runtime's ``Imputer`` has no double kernel), string columns as strings with missing values fed as
+``MISSING_STRING``. sklearn-pandas ``DataFrameMapper`` has no skl2onnx converter; a parser here maps
+it onto the same ONNX graph a ``ColumnTransformer`` produces.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from exporters.introspect import PipelineInfo
+from scorebridge.errors import ConversionError
+
+MISSING_STRING = ""
+TARGET_OPSET = {"": 18, "ai.onnx.ml": 3}
+_REGISTERED = False
+
+
+def register_converters() -> None:
+    """Teach skl2onnx XGBoost, LightGBM and DataFrameMapper (once per process)."""
+    global _REGISTERED
+    if _REGISTERED:
+        return
+    from skl2onnx import update_registered_converter
+    from skl2onnx._parse import update_registered_parser
+    from skl2onnx.common.shape_calculator import (
+        calculate_linear_classifier_output_shapes,
+        calculate_linear_regressor_output_shapes,
+    )
+
+    classifier_options = {"nocl": [True, False], "zipmap": [True, False, "columns"]}
+    try:
+        from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
+        from xgboost import XGBClassifier, XGBRegressor
+
+        update_registered_converter(XGBClassifier, "XGBoostXGBClassifier", calculate_linear_classifier_output_shapes,
+                                    convert_xgboost, options=classifier_options)
+        update_registered_converter(XGBRegressor, "XGBoostXGBRegressor", calculate_linear_regressor_output_shapes,
+                                    convert_xgboost)
+    except ImportError:
+        pass
+    try:
+        from lightgbm import LGBMClassifier, LGBMRegressor
+        from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
+
+        update_registered_converter(LGBMClassifier, "LightGbmLGBMClassifier", calculate_linear_classifier_output_shapes,
+                                    convert_lightgbm, options=classifier_options)
+        update_registered_converter(LGBMRegressor, "LightGbmLGBMRegressor", calculate_linear_regressor_output_shapes,
+                                    convert_lightgbm, options={"split": None})
+    except ImportError:
+        pass
+    try:
+        from scorebridge.compat import install_sklearn_pandas_shim
+
+        install_sklearn_pandas_shim()
+        from sklearn_pandas import DataFrameMapper
+
+        update_registered_parser(DataFrameMapper, _parse_dataframe_mapper)
+    except ImportError:
+        pass
+    _REGISTERED = True
+
+
+def _parse_dataframe_mapper(scope: Any, model: Any, inputs: list, custom_parsers: Any = None) -> list:
+    """skl2onnx parser for a fitted ``DataFrameMapper``: select, transform, concatenate.
+
+    Mirrors skl2onnx's ColumnTransformer parser: each built feature takes its columns (one ONNX
+    input each), merges them, runs its transformer chain (``None`` passes through), and the results
+    are concatenated in feature order, as ``DataFrameMapper.transform`` does.
+    """
+    from skl2onnx._parse import _parse_sklearn
+
+    by_name = {var.onnx_name: var for var in inputs}
+    by_raw = {getattr(var, "raw_name", var.onnx_name): var for var in inputs}
+    outputs = []
+    for feature in model.built_features:
+        columns, transformers = feature[0], feature[1]
+        columns = [columns] if isinstance(columns, str) else list(columns)
+        try:
+            variables = [by_raw.get(c) or by_name[c] for c in columns]
+        except KeyError as exc:
+            raise ConversionError(f"DataFrameMapper selects column {exc.args[0]!r}, which is not a model input") \
+                from None
+        if len(variables) > 1:
+            concat = scope.declare_local_operator("SklearnConcat")
+            concat.inputs = variables
+            merged = scope.declare_local_variable("merged_columns", variables[0].type.__class__([None, None]))
+            concat.outputs.append(merged)
+            variables = [merged]
+        chain = transformers if isinstance(transformers, list) else [transformers]
+        out = variables
+        for transformer in chain:
+            if transformer is None:
+                continue
+            out = _parse_sklearn(scope, transformer, out, custom_parsers=custom_parsers)
+        outputs.append(out[0])
+    if len(outputs) == 1:
+        return outputs
+    concat = scope.declare_local_operator("SklearnConcat")
+    concat.inputs = outputs
+    result = scope.declare_local_variable("mapped_columns", outputs[0].type.__class__([None, None]))
+    concat.outputs.append(result)
+    return concat.outputs
+
+
+def onnx_ready(pipeline: Any, info: PipelineInfo) -> Any:
+    """A copy of the pipeline that skl2onnx can convert, with the same predictions.
+
+    - a PMMLPipeline becomes a plain Pipeline of the same (fitted) steps;
+    - string ``SimpleImputer`` steps impute ``MISSING_STRING`` (what the engine feeds for a missing
+      string) instead of ``NaN``, which ONNX string tensors cannot hold.
+    """
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+
+    steps = copy.deepcopy(info.steps)
+    for est in _walk(steps):
+        if isinstance(est, SimpleImputer) and getattr(est, "_fit_dtype", None) is not None \
+                and est._fit_dtype.kind == "O":
+            est.missing_values = MISSING_STRING
+    return Pipeline(steps) if len(steps) > 1 else steps[0][1]
+
+
+def _walk(obj: Any):
+    """Every estimator nested in steps, ColumnTransformers, DataFrameMappers and lists."""
+    if isinstance(obj, (list, tuple)):
+        for item in obj:
+            yield from _walk(item[1] if isinstance(item, tuple) and len(item) >= 2 and isinstance(item[0], str)
+                             else item)
+        return
+    if obj is None or isinstance(obj, str):
+        return
+    yield obj
+    if hasattr(obj, "steps"):
+        yield from _walk(obj.steps)
+    if hasattr(obj, "transformers_"):
+        yield from _walk([t for _, t, _ in obj.transformers_])
+    if hasattr(obj, "built_features"):
+        yield from _walk([f[1] for f in obj.built_features])
+
+
+def initial_types(info: PipelineInfo) -> list[tuple[str, Any]]:
+    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+
+    return [(f.name, FloatTensorType([None, 1]) if f.is_numeric else StringTensorType([None, 1]))
+            for f in info.schema.fields]
+
+
+def convert(pipeline: Any, info: PipelineInfo, path: Path) -> dict[str, Any]:
+    """Write ``pipeline`` as ONNX to ``path``; returns the manifest's ``onnx`` section."""
+    register_converters()
+    from skl2onnx import to_onnx
+
+    model = onnx_ready(pipeline, info)
+    final = model.steps[-1][1] if hasattr(model, "steps") else model
+    options = {id(final): {"zipmap": False}} if info.task == "classification" else None
+    try:
+        onx = to_onnx(model, initial_types=initial_types(info), options=options, target_opset=TARGET_OPSET)
+    except Exception as exc:  # skl2onnx raises RuntimeError/NotImplementedError/MissingShapeCalculator
+        raise ConversionError(f"ONNX conversion failed: {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
+    path.write_bytes(onx.SerializeToString())
+    outputs = [o.name for o in onx.graph.output]
+    spec: dict[str, Any] = {
+        "inputs": [{"field": f.name, "name": name, "type": "float32" if f.is_numeric else "string"}
+                   for f, (name, _) in zip(info.schema.fields, initial_types(info))],
+        "missing_string": MISSING_STRING,
+        "opset": TARGET_OPSET,
+    }
+    if info.task == "classification":
+        spec.update(label_output=outputs[0], probability_output=outputs[1], prediction_output=None)
+    else:
+        spec.update(label_output=None, probability_output=None, prediction_output=outputs[0])
+    return spec

@@ -1,0 +1,141 @@
+package io.scorebridge.client;
+
+import java.time.Duration;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.FutureTask;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * The disaster plan for a scoring call: run it with a time budget, and when the budget runs out or the
+ * call fails, give up at once and return the caller's default value. It counts how often it did.
+ *
+ * <p>The call runs on a pooled daemon thread so the caller can stop waiting at the budget; a call that
+ * overran is cancelled (interrupted). At most {@code maxInFlight} calls may be running at once: when a
+ * backend hangs, further calls get the default immediately instead of piling up threads. Thread-safe.
+ */
+public final class FallbackPolicy implements FallbackStats {
+
+    private static final ExecutorService POOL = Executors.newCachedThreadPool(new ThreadFactory() {
+        private final AtomicInteger n = new AtomicInteger();
+
+        @Override
+        public Thread newThread(Runnable r) {
+            Thread t = new Thread(r, "scorebridge-fallback-" + n.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        }
+    });
+
+    private final Duration budget;
+    private final long budgetNanos;
+    private final Semaphore inFlight;
+    private final LongAdder calls = new LongAdder();
+    private final LongAdder timeouts = new LongAdder();
+    private final LongAdder failures = new LongAdder();
+    private final LongAdder rejected = new LongAdder();
+    private final AtomicReference<Throwable> lastFailure = new AtomicReference<>();
+
+    public FallbackPolicy(Duration budget) {
+        this(budget, 256);
+    }
+
+    public FallbackPolicy(Duration budget, int maxInFlight) {
+        if (budget.isNegative() || budget.isZero()) {
+            throw new IllegalArgumentException("the budget must be positive");
+        }
+        this.budget = budget;
+        this.budgetNanos = budget.toNanos();
+        this.inFlight = new Semaphore(maxInFlight);
+    }
+
+    public Duration budget() {
+        return budget;
+    }
+
+    /** Runs {@code task} within the budget; returns {@code defaultValue} on timeout, failure or overload. */
+    public <T> T call(Callable<T> task, T defaultValue) {
+        calls.increment();
+        if (!inFlight.tryAcquire()) {
+            rejected.increment();
+            return defaultValue;
+        }
+        // done() runs exactly once, also when the task is cancelled before it started: the permit never leaks.
+        FutureTask<T> future = new FutureTask<>(task) {
+            @Override
+            protected void done() {
+                inFlight.release();
+            }
+        };
+        try {
+            POOL.execute(future);
+        } catch (RejectedExecutionException e) {
+            future.cancel(false);
+            return fail(e, defaultValue);
+        }
+        try {
+            return future.get(budgetNanos, TimeUnit.NANOSECONDS);
+        } catch (TimeoutException e) {
+            future.cancel(true);
+            timeouts.increment();
+            return defaultValue;
+        } catch (ExecutionException e) {
+            return fail(e.getCause(), defaultValue);
+        } catch (InterruptedException e) {
+            future.cancel(true);
+            Thread.currentThread().interrupt();
+            return fail(e, defaultValue);
+        }
+    }
+
+    private <T> T fail(Throwable cause, T defaultValue) {
+        failures.increment();
+        lastFailure.set(cause);
+        return defaultValue;
+    }
+
+    @Override
+    public long calls() {
+        return calls.sum();
+    }
+
+    @Override
+    public long fallbacks() {
+        return timeouts.sum() + failures.sum() + rejected.sum();
+    }
+
+    @Override
+    public long timeouts() {
+        return timeouts.sum();
+    }
+
+    @Override
+    public long failures() {
+        return failures.sum();
+    }
+
+    @Override
+    public long rejected() {
+        return rejected.sum();
+    }
+
+    @Override
+    public Throwable lastFailure() {
+        return lastFailure.get();
+    }
+
+    @Override
+    public String toString() {
+        return "FallbackPolicy[budget=" + budget.toMillis() + "ms, calls=" + calls() + ", fallbacks=" + fallbacks()
+                + " (timeouts=" + timeouts() + ", failures=" + failures() + ", rejected=" + rejected() + ")]";
+    }
+}

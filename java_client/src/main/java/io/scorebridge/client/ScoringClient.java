@@ -1,0 +1,264 @@
+package io.scorebridge.client;
+
+import com.google.gson.JsonArray;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import com.google.gson.stream.JsonWriter;
+
+import java.io.IOException;
+import java.io.StringWriter;
+import java.net.ConnectException;
+import java.net.URI;
+import java.net.URLEncoder;
+import java.net.http.HttpClient;
+import java.net.http.HttpConnectTimeoutException;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.net.http.HttpTimeoutException;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ThreadLocalRandom;
+
+/**
+ * HTTP client of the scorebridge scoring service ({@code POST /v1/models/{name}[/versions/{v}]/predict}).
+ *
+ * <p>One instance is meant to be shared: it is thread-safe and keeps its connections alive for reuse.
+ * Connection failures and 503 answers are retried with exponential backoff and jitter, at most
+ * {@link ClientOptions#maxRetries()} times; a 4xx is never retried and becomes a {@link ScoringException}
+ * carrying the service's error code, field and record index. A request that runs past
+ * {@link ClientOptions#requestTimeout()} fails with code {@code timeout} and is not retried (the
+ * caller's time budget is already spent).
+ */
+public final class ScoringClient {
+
+    private static final String USER_AGENT = "scorebridge-java/0.1.0";
+
+    private final URI baseUrl;
+    private final ClientOptions options;
+    private final HttpClient http;
+
+    public ScoringClient(URI baseUrl) {
+        this(baseUrl, ClientOptions.defaults());
+    }
+
+    public ScoringClient(URI baseUrl, ClientOptions options) {
+        String s = baseUrl.toString();
+        this.baseUrl = URI.create(s.endsWith("/") ? s.substring(0, s.length() - 1) : s);
+        this.options = options;
+        // HTTP/1.1: the service (Flask/gunicorn) speaks no h2c, and an upgrade attempt costs a round trip.
+        this.http = HttpClient.newBuilder()
+                .version(HttpClient.Version.HTTP_1_1)
+                .connectTimeout(options.connectTimeout())
+                .build();
+    }
+
+    public URI baseUrl() {
+        return baseUrl;
+    }
+
+    public ClientOptions options() {
+        return options;
+    }
+
+    /** Scores one record (input name to value; {@code null} or absent means missing). */
+    public Prediction predict(String model, Map<String, ?> record) {
+        return send(model, Collections.singletonList(record), 0).get(0);
+    }
+
+    /** Scores many records, in requests of at most {@link ClientOptions#maxBatchSize()} records. */
+    public List<Prediction> predictBatch(String model, List<? extends Map<String, ?>> records) {
+        List<Prediction> out = new ArrayList<>(records.size());
+        for (int start = 0; start < records.size(); start += options.maxBatchSize()) {
+            int end = Math.min(records.size(), start + options.maxBatchSize());
+            out.addAll(send(model, records.subList(start, end), start));
+        }
+        return out;
+    }
+
+    URI predictUri(String model) {
+        String path = "/v1/models/" + segment(model)
+                + (options.modelVersion() == null ? "" : "/versions/" + segment(options.modelVersion())) + "/predict";
+        return URI.create(baseUrl + path);
+    }
+
+    private static String segment(String s) {
+        return URLEncoder.encode(s, StandardCharsets.UTF_8).replace("+", "%20");
+    }
+
+    private List<Prediction> send(String model, List<? extends Map<String, ?>> records, int offset) {
+        HttpRequest request = HttpRequest.newBuilder(predictUri(model))
+                .timeout(options.requestTimeout())
+                .header("Content-Type", "application/json")
+                .header("Accept", "application/json")
+                .header("User-Agent", USER_AGENT)
+                .POST(HttpRequest.BodyPublishers.ofString(body(records), StandardCharsets.UTF_8))
+                .build();
+        for (int attempt = 0; ; attempt++) {
+            HttpResponse<String> response;
+            try {
+                response = http.send(request, HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8));
+            } catch (HttpConnectTimeoutException | ConnectException e) {
+                if (attempt < options.maxRetries()) {
+                    sleep(backoff(attempt, null));
+                    continue;
+                }
+                throw new ScoringException("connect_failed", "cannot connect to " + baseUrl + " after "
+                        + (attempt + 1) + " attempt(s): " + e, e);
+            } catch (HttpTimeoutException e) {
+                throw new ScoringException("timeout", "no answer from " + baseUrl + " within "
+                        + options.requestTimeout().toMillis() + " ms", e);
+            } catch (IOException e) {
+                // The connection broke before an answer (e.g. a pooled keep-alive connection the server had
+                // closed). Scoring is idempotent, so this counts as a connection failure and is retried.
+                if (attempt < options.maxRetries()) {
+                    sleep(backoff(attempt, null));
+                    continue;
+                }
+                throw new ScoringException("connect_failed", "connection to " + baseUrl + " failed after "
+                        + (attempt + 1) + " attempt(s): " + e, e);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new ScoringException("interrupted", "interrupted while calling " + baseUrl, e);
+            }
+            int status = response.statusCode();
+            if (status == 503 && attempt < options.maxRetries()) {
+                sleep(backoff(attempt, response.headers().firstValue("Retry-After").orElse(null)));
+                continue;
+            }
+            if (status != 200) {
+                throw error(response, offset);
+            }
+            return parse(response.body(), records.size());
+        }
+    }
+
+    static String body(List<? extends Map<String, ?>> records) {
+        StringWriter sw = new StringWriter(64 + 64 * records.size());
+        try (JsonWriter w = new JsonWriter(sw)) {
+            w.setSerializeNulls(true);
+            w.beginObject().name("records").beginArray();
+            for (Map<String, ?> r : records) {
+                w.beginObject();
+                for (Map.Entry<String, ?> e : r.entrySet()) {
+                    w.name(e.getKey());
+                    writeValue(w, e.getValue());
+                }
+                w.endObject();
+            }
+            w.endArray().endObject();
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+        return sw.toString();
+    }
+
+    private static void writeValue(JsonWriter w, Object v) throws IOException {
+        v = Record.missingIfNaN(v);
+        if (v == null) {
+            w.nullValue();
+        } else if (v instanceof Number) {
+            w.value((Number) v);
+        } else if (v instanceof Boolean) {
+            w.value((Boolean) v);
+        } else {
+            w.value(v.toString());
+        }
+    }
+
+    private long backoff(int attempt, String retryAfter) {
+        long max = options.maxBackoff().toMillis();
+        if (retryAfter != null) {
+            try {
+                return Math.min(max, Long.parseLong(retryAfter.trim()) * 1000L);
+            } catch (NumberFormatException ignored) {
+                // an HTTP date: fall through to our own backoff
+            }
+        }
+        long base = Math.min(max, options.initialBackoff().toMillis() << Math.min(attempt, 20));
+        // Equal jitter: spread retries of many clients without dropping below half the backoff.
+        return base / 2 + ThreadLocalRandom.current().nextLong(base / 2 + 1);
+    }
+
+    private static void sleep(long millis) {
+        try {
+            Thread.sleep(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new ScoringException("interrupted", "interrupted while backing off", e);
+        }
+    }
+
+    private ScoringException error(HttpResponse<String> response, int offset) {
+        int status = response.statusCode();
+        String requestId = response.headers().firstValue("X-Request-ID").orElse(null);
+        String code = status == 503 ? "unavailable" : "http_" + status;
+        String message = "HTTP " + status + " from " + response.uri();
+        String field = null;
+        Integer record = null;
+        try {
+            JsonObject root = JsonParser.parseString(response.body()).getAsJsonObject();
+            if (root.has("request_id") && !root.get("request_id").isJsonNull()) {
+                requestId = root.get("request_id").getAsString();
+            }
+            JsonObject err = root.getAsJsonObject("error");
+            code = text(err, "code", code);
+            message = text(err, "message", message);
+            field = text(err, "field", null);
+            JsonElement r = err.get("record");
+            if (r != null && !r.isJsonNull()) {
+                record = r.getAsInt() + offset;
+            }
+        } catch (RuntimeException notJson) {
+            String b = response.body() == null ? "" : response.body().strip();
+            if (!b.isEmpty()) {
+                message += ": " + (b.length() > 200 ? b.substring(0, 200) + "..." : b);
+            }
+        }
+        return new ScoringException(status, code, message, field, record, requestId, null);
+    }
+
+    private static String text(JsonObject o, String key, String dflt) {
+        JsonElement e = o.get(key);
+        return e == null || e.isJsonNull() ? dflt : e.getAsString();
+    }
+
+    private static List<Prediction> parse(String body, int expected) {
+        JsonObject root;
+        try {
+            root = JsonParser.parseString(body).getAsJsonObject();
+        } catch (RuntimeException e) {
+            throw new ScoringException("bad_response", "the service answered 200 with a body that is not JSON", e);
+        }
+        String model = text(root, "model", null);
+        String version = text(root, "version", null);
+        String engine = "http:" + text(root, "engine", "?");
+        JsonArray preds = root.getAsJsonArray("predictions");
+        if (preds == null || preds.size() != expected) {
+            throw new ScoringException("bad_response", "expected " + expected + " predictions, got "
+                    + (preds == null ? "none" : preds.size()), null);
+        }
+        List<Prediction> out = new ArrayList<>(expected);
+        for (JsonElement pe : preds) {
+            JsonObject p = pe.getAsJsonObject();
+            if (p.has("probabilities") || p.has("label")) {
+                Map<String, Double> probs = new LinkedHashMap<>();
+                JsonObject po = p.has("probabilities") && p.get("probabilities").isJsonObject()
+                        ? p.getAsJsonObject("probabilities") : new JsonObject();
+                for (Map.Entry<String, JsonElement> e : po.entrySet()) {
+                    probs.put(e.getKey(), e.getValue().isJsonNull() ? Double.NaN : e.getValue().getAsDouble());
+                }
+                out.add(Prediction.classification(text(p, "label", null), probs, model, version, engine));
+            } else {
+                JsonElement y = p.get("prediction");
+                out.add(Prediction.regression(y == null || y.isJsonNull() ? Double.NaN : y.getAsDouble(),
+                        model, version, engine));
+            }
+        }
+        return out;
+    }
+}

@@ -1,0 +1,87 @@
+"""PMML engine: JPMML-Evaluator (the evaluator the Java client uses) in-process through JPype."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+
+from scorebridge.bundle import Bundle
+from scorebridge.engines.base import Engine
+from scorebridge.errors import EngineError
+from scorebridge.prediction import Prediction
+from scorebridge.schema import Columns
+
+_JVM_LOCK = threading.Lock()
+
+
+def pmml_arguments(bundle: Bundle, columns: Columns):
+    """A DataFrame for PMML evaluators: ``None`` for missing, ints for int64 fields."""
+    import pandas as pd
+
+    data = {}
+    for f in bundle.schema.fields:
+        col = columns[f.name]
+        if f.is_numeric:
+            missing = np.isnan(col)
+            if f.dtype in ("int64", "bool"):
+                values = col.astype(np.int64, copy=True).astype(object) if not missing.any() else \
+                    np.where(missing, None, np.nan_to_num(col).astype(np.int64)).astype(object)
+                if f.dtype == "bool":
+                    values = np.array([None if v is None else bool(v) for v in values], dtype=object)
+            else:
+                values = np.where(missing, None, col).astype(object) if missing.any() else col
+            data[f.name] = values
+        else:
+            data[f.name] = col
+    return pd.DataFrame(data)
+
+
+def pmml_prediction(bundle: Bundle, results: Any) -> Prediction:
+    """Turn an evaluator's result DataFrame into a :class:`Prediction` via the manifest's field map."""
+    spec = bundle.manifest["pmml"]
+    if bundle.is_classifier:
+        fields = spec["probability_fields"]
+        proba = np.column_stack([results[fields[str(c)]].to_numpy(dtype=np.float64) for c in bundle.classes])
+        labels = None
+        if spec.get("label_field") and spec["label_field"] in results.columns:
+            labels = results[spec["label_field"]].to_numpy()
+            by_text = {str(c): c for c in bundle.classes}
+            labels = np.asarray([by_text.get(str(v), v) for v in labels], dtype=object)
+        return Prediction.classification(bundle.classes, proba, labels=labels)
+    return Prediction.regression(results[spec["prediction_field"]].to_numpy(dtype=np.float64))
+
+
+class JpmmlEngine(Engine):
+    """Scores ``model.pmml`` with JPMML-Evaluator on a JVM started in this process (JPype).
+
+    The JVM starts on first use in each process (so it is safe after a fork) and lives until exit.
+    """
+
+    name = "pmml"
+    artifact = "pmml"
+
+    def __init__(self, bundle: Bundle, **_: Any) -> None:
+        super().__init__(bundle)
+        try:
+            from jpmml_evaluator import make_evaluator
+        except ImportError as exc:
+            raise EngineError("the pmml engine needs jpmml-evaluator and JPype: "
+                              "pip install jpmml-evaluator jpype1") from exc
+        from scorebridge.jvm import ensure_java_env
+
+        ensure_java_env()
+        path = bundle.artifact_path("pmml")
+        with _JVM_LOCK:
+            try:
+                self.evaluator = make_evaluator(str(path), backend="jpype", lax=True).verify()
+            except Exception as exc:  # Java exceptions surface as various Python types
+                raise EngineError(f"{path}: JPMML cannot load or verify the PMML ({exc})") from exc
+
+    def predict_columns(self, columns: Columns) -> Prediction:
+        results = self.evaluator.evaluateAll(pmml_arguments(self.bundle, columns))
+        return pmml_prediction(self.bundle, results)
+
+    def describe(self) -> str:
+        return "jpmml-evaluator 1.7.7"

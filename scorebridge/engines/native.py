@@ -1,0 +1,60 @@
+"""Native engine: the pickled pipeline itself. Unpickling runs code, so it needs explicit trust."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from scorebridge.bundle import Bundle
+from scorebridge.engines.base import Engine
+from scorebridge.errors import EngineError, UntrustedPickleError
+from scorebridge.prediction import Prediction
+from scorebridge.schema import Columns
+
+
+def load_pickle(path: Any) -> Any:
+    """joblib-load a pipeline (with the sklearn-pandas shim installed); the caller decides trust."""
+    try:
+        import joblib
+    except ImportError as exc:
+        raise EngineError("loading a pickled pipeline needs scikit-learn and joblib: "
+                          "pip install 'scorebridge[export]'") from exc
+    from scorebridge.compat import install_sklearn_pandas_shim
+
+    install_sklearn_pandas_shim()
+    try:
+        return joblib.load(path)
+    except Exception as exc:  # unpickling raises anything the pickled code raises
+        raise EngineError(f"{path}: cannot unpickle the pipeline ({type(exc).__name__}: {exc})") from exc
+
+
+def native_prediction(pipeline: Any, frame: Any, task: str, classes: list) -> Prediction:
+    """Score a DataFrame with the native pipeline (``predict_proba`` or ``predict``)."""
+    if task == "classification":
+        proba = np.asarray(pipeline.predict_proba(frame), dtype=np.float64)
+        return Prediction.classification(classes, proba)
+    return Prediction.regression(np.asarray(pipeline.predict(frame), dtype=np.float64))
+
+
+class NativeEngine(Engine):
+    """Scores ``model.joblib``; refuses unless ``trust_pickles=True`` (``--trust-pickles``)."""
+
+    name = "native"
+    artifact = "native"
+
+    def __init__(self, bundle: Bundle, *, trust_pickles: bool = False, **_: Any) -> None:
+        super().__init__(bundle)
+        if not trust_pickles:
+            raise UntrustedPickleError(
+                "the native engine unpickles model.joblib, which executes code: pass --trust-pickles "
+                "(trust_pickles=True) only for bundles you built, or use --engine onnx|pmml")
+        self.pipeline = load_pickle(bundle.artifact_path("native"))
+
+    def predict_columns(self, columns: Columns) -> Prediction:
+        return native_prediction(self.pipeline, self.schema.to_frame(columns), self.bundle.task, self.classes)
+
+    def describe(self) -> str:
+        import sklearn
+
+        return f"scikit-learn {sklearn.__version__}"

@@ -1,0 +1,141 @@
+"""The prediction APIs: scorebridge v1 (JSON and CSV) and the Open Inference Protocol (KServe V2)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from flask import Blueprint, Response, request
+
+import scorebridge
+from scoring_service.codec import (
+    CSV_TYPES,
+    JSON_TYPES,
+    json_response,
+    parse_json,
+    parse_keep,
+    read_csv,
+    records_of,
+    v2_columns,
+    v2_datatype,
+    v2_outputs,
+    write_csv,
+)
+from scoring_service.errors import ApiError
+
+if TYPE_CHECKING:
+    from scoring_service.app import Service
+    from scoring_service.registry import LoadedModel
+
+
+def _unsupported(mimetype: str, accepted: tuple[str, ...]) -> ApiError:
+    return ApiError(415, "unsupported_media_type",
+                    f"Content-Type {mimetype or '(none)'!r} is not accepted here; send {' or '.join(accepted)}")
+
+
+def v1_blueprint(service: Service) -> Blueprint:
+    """``/v1/models``: list and describe models, predict from JSON records or CSV."""
+    bp = Blueprint("v1", __name__, url_prefix="/v1")
+    registry = service.registry
+    limit = service.config.max_records
+    bp.after_request(service.finish)
+
+    def summary(name: str, versions: dict[str, LoadedModel], latest: str) -> dict[str, Any]:
+        return {"name": name, "versions": list(versions), "latest": latest, "task": versions[latest].bundle.task}
+
+    @bp.get("/models")
+    def list_models() -> Response:
+        snap = registry.snapshot
+        return json_response({"models": [summary(n, v, snap.latest[n]) for n, v in snap.models.items()]})
+
+    @bp.get("/models/<name>")
+    def describe_model(name: str) -> Response:
+        snap = registry.snapshot
+        latest = snap.get(name)
+        return json_response({**summary(name, snap.models[name], latest.version), "latest_version": latest.describe()})
+
+    @bp.get("/models/<name>/versions/<version>")
+    def describe_version(name: str, version: str) -> Response:
+        return json_response(registry.snapshot.get(name, version).describe())
+
+    @bp.post("/models/<name>/predict")
+    def predict_latest(name: str) -> Response:
+        return predict(name, None)
+
+    @bp.post("/models/<name>/versions/<version>/predict")
+    def predict_version(name: str, version: str) -> Response:
+        return predict(name, version)
+
+    def predict(name: str, version: str | None) -> Response:
+        mimetype = request.mimetype
+        call = service.begin("csv" if mimetype in CSV_TYPES else "v1")
+        model = call.model = registry.snapshot.get(name, version)
+        if mimetype in JSON_TYPES:
+            records = records_of(parse_json(request.get_data(cache=False)), limit)
+            prediction = call.score(model, model.schema.from_records(records))
+            return json_response({"model": model.name, "version": model.version, "engine": model.engine_name,
+                          "request_id": call.request_id, "predictions": prediction.to_records()})
+        if mimetype in CSV_TYPES:
+            keep = parse_keep(request.args.get("keep"))
+            frame, columns = read_csv(model.schema, request.get_data(cache=False), keep, limit)
+            prediction = call.score(model, columns)
+            return Response(write_csv(prediction, frame, keep), mimetype="text/csv")
+        raise _unsupported(mimetype, JSON_TYPES + CSV_TYPES)
+
+    return bp
+
+
+def v2_blueprint(service: Service) -> Blueprint:
+    """The Open Inference Protocol: health, model metadata and ``infer`` (one input per column)."""
+    bp = Blueprint("v2", __name__, url_prefix="/v2")
+    registry = service.registry
+    limit = service.config.max_records
+    bp.after_request(service.finish)
+
+    @bp.get("")
+    def server_metadata() -> Response:
+        return json_response({"name": "scorebridge", "version": scorebridge.__version__, "extensions": []})
+
+    @bp.get("/health/live")
+    def live() -> Response:
+        return json_response({"live": True})
+
+    @bp.get("/health/ready")
+    def ready() -> Response:
+        ok = registry.is_ready()
+        return json_response({"ready": ok}, 200 if ok else 503)
+
+    @bp.get("/models/<name>")
+    @bp.get("/models/<name>/versions/<version>")
+    def metadata(name: str, version: str | None = None) -> Response:
+        snap = registry.snapshot
+        model = snap.get(name, version)
+        m = model.bundle.manifest
+        return json_response({
+            "name": name, "versions": list(snap.models[name]), "platform": f"scorebridge-{model.engine_name}",
+            "inputs": [{"name": i["name"], "datatype": v2_datatype(i["dtype"]), "shape": [-1]} for i in m["inputs"]],
+            "outputs": [{"name": o["name"], "datatype": v2_datatype(o["dtype"]),
+                         "shape": [-1]} for o in m["outputs"]],
+        })
+
+    @bp.get("/models/<name>/ready")
+    @bp.get("/models/<name>/versions/<version>/ready")
+    def model_ready(name: str, version: str | None = None) -> Response:
+        registry.snapshot.get(name, version)  # 404 when absent
+        return json_response({"name": name, "ready": True})
+
+    @bp.post("/models/<name>/infer")
+    @bp.post("/models/<name>/versions/<version>/infer")
+    def infer(name: str, version: str | None = None) -> Response:
+        call = service.begin("v2")
+        model = call.model = registry.snapshot.get(name, version)
+        if request.mimetype not in JSON_TYPES:
+            raise _unsupported(request.mimetype, JSON_TYPES)
+        payload = parse_json(request.get_data(cache=False))
+        prediction = call.score(model, v2_columns(model.schema, payload, limit))
+        rid = payload.get("id")
+        return json_response({"model_name": model.name, "model_version": model.version,
+                      "id": rid if isinstance(rid, str) else call.request_id,
+                      "parameters": {"engine": model.engine_name},
+                      "outputs": v2_outputs(prediction, payload.get("outputs"))})
+
+    return bp

@@ -1,0 +1,142 @@
+"""The application factory and the per-app service state (registry, metrics, audit log)."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, Response, g, request
+
+from scorebridge.prediction import Prediction
+from scorebridge.schema import Columns
+from scoring_service.audit import AuditLog, columns_for_log
+from scoring_service.config import ServiceConfig
+from scoring_service.errors import register_error_handlers
+from scoring_service.metrics import Metrics
+from scoring_service.registry import LoadedModel, ModelRegistry, ReloadReport, ReloadSignal
+
+log = logging.getLogger("scoring_service")
+
+
+class Call:
+    """Bookkeeping for one prediction request, finished by :meth:`Service.finish`."""
+
+    __slots__ = ("protocol", "request_id", "start", "model", "rows", "unseen", "inputs", "outputs", "sampled")
+
+    def __init__(self, protocol: str, request_id: str, sampled: bool) -> None:
+        self.protocol = protocol
+        self.request_id = request_id
+        self.start = time.perf_counter()
+        self.model: LoadedModel | None = None
+        self.rows = 0
+        self.unseen: dict[str, int] | None = None
+        self.inputs: Columns | None = None
+        self.outputs: Prediction | None = None
+        self.sampled = sampled
+
+    def score(self, model: LoadedModel, columns: Columns) -> Prediction:
+        """Score validated columns with ``model``, noting rows, unseen categories and samples."""
+        prediction = model.predict(columns)
+        self.rows = len(prediction)
+        if model.has_categories:
+            self.unseen = model.schema.count_unseen(columns)
+        if self.sampled:
+            self.inputs, self.outputs = columns, prediction
+        return prediction
+
+
+class Service:
+    """What the blueprints share: configuration, the model registry, metrics and the audit log."""
+
+    def __init__(self, config: ServiceConfig) -> None:
+        self.config = config
+        self.metrics = Metrics()
+        self.audit = AuditLog(config.audit_log, config.audit_sample) if config.audit_log else None
+        options: dict[str, Any] = {"threads": config.engine_threads}
+        if config.engine == "native":
+            options["trust_pickles"] = config.trust_pickles
+        self.registry = ModelRegistry(config.repo, config.engine, engine_options=options,
+                                      on_reload=self._count_reload)
+        self.signal = ReloadSignal(config.runtime_dir / "reload") if config.runtime_dir else None
+
+    def _count_reload(self, report: ReloadReport) -> None:
+        self.metrics.reloads.labels("error" if report.error else "ok").inc()
+        for key in report.refused:
+            self.metrics.refused.labels(key.split("/", 1)[0]).inc()
+
+    def start(self) -> None:
+        """Load every model now (before the worker accepts requests), then keep polling."""
+        self.registry.reload()
+        self.registry.start(self.config.poll_interval, self.signal)
+
+    def reload_all(self) -> dict[str, Any]:
+        """Reload here, then have the server's other workers reload and wait for them."""
+        report = self.registry.reload().to_dict()
+        pending: list[int] = []
+        if self.signal is not None:
+            pending = self.signal.wait(self.signal.bump(), self.config.reload_wait)
+        report["workers_pending"] = pending
+        report["models"] = dict(self.registry.snapshot.latest)
+        return report
+
+    # -- per-request accounting ---------------------------------------------------------------
+    def begin(self, protocol: str) -> Call:
+        rid = request.headers.get("X-Request-ID")
+        if not rid or len(rid) > 128 or not rid.isprintable():
+            rid = uuid.uuid4().hex
+        call = Call(protocol, rid, self.audit is not None and self.audit.sampled())
+        g.call = call
+        return call
+
+    def finish(self, response: Response) -> Response:
+        """``after_request`` of the prediction blueprints: metrics and the audit line, for every status."""
+        call: Call | None = g.pop("call", None)
+        if call is None:
+            return response
+        seconds = time.perf_counter() - call.start
+        status = response.status_code
+        model = call.model
+        name, version = (model.name, model.version) if model is not None else ("", "")
+        error = getattr(g, "error_code", None)
+        self.metrics.observe(name, version, call.protocol, status, seconds, call.rows, call.unseen, error)
+        response.headers["X-Request-ID"] = call.request_id
+        if self.audit is not None:
+            entry: dict[str, Any] = {"request_id": call.request_id, "model": name or None, "version": version or None,
+                                     "engine": self.config.engine, "protocol": call.protocol, "records": call.rows,
+                                     "latency_ms": round(seconds * 1000.0, 3), "status": status}
+            if error:
+                entry["error"] = error
+            if call.unseen:
+                entry["unseen_categories"] = call.unseen
+            if call.inputs is not None and call.outputs is not None:
+                entry["inputs"] = columns_for_log(call.inputs)
+                entry["outputs"] = columns_for_log(call.outputs.to_columns())
+            self.audit.write(entry)
+        return response
+
+
+def create_app(config: ServiceConfig | Mapping[str, Any] | None = None) -> Flask:
+    """Build the scoring service for ``config`` (``None``: from ``SCOREBRIDGE_*`` environment variables).
+
+    Models load here, so call it in each worker after the fork (gunicorn's default, no preload).
+    """
+    if config is None:
+        config = ServiceConfig.from_env()
+    elif not isinstance(config, ServiceConfig):
+        config = ServiceConfig.from_mapping(config)
+    from scoring_service.api import v1_blueprint, v2_blueprint
+    from scoring_service.ops import admin_blueprint, ops_blueprint
+
+    app = Flask("scoring_service")
+    app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
+    app.json.sort_keys = False
+    service = Service(config)
+    app.extensions["scorebridge"] = service
+    register_error_handlers(app)
+    for bp in (v1_blueprint(service), v2_blueprint(service), ops_blueprint(service), admin_blueprint(service)):
+        app.register_blueprint(bp)
+    service.start()
+    return app

@@ -1,0 +1,55 @@
+"""``scorebridge serve``: the scoring service under gunicorn. The scorebridge CLI calls :func:`register`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from scoring_service.config import SERVE_ENGINES, ServiceConfig
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``serve`` options (shared by ``scorebridge serve`` and ``python -m scoring_service.server``)."""
+    parser.add_argument("--repo", required=True, help="model repository directory (<repo>/<name>/<version>/)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    parser.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core)")
+    parser.add_argument("--threads", type=int, default=None, help="request threads per worker (default 2)")
+    parser.add_argument("--engine", choices=SERVE_ENGINES, default="onnx", help="scoring engine (default onnx)")
+    parser.add_argument("--trust-pickles", action="store_true",
+                        help="allow --engine native to unpickle model.joblib (runs code: only your own bundles)")
+    parser.add_argument("--poll-interval", type=float, default=2.0, metavar="SECONDS",
+                        help="rescan the repository for new versions every SECONDS (0: only on admin reload)")
+    parser.add_argument("--audit-log", default="-", metavar="PATH",
+                        help="audit log: a file, '-' for stdout (default) or 'off'")
+    parser.add_argument("--audit-sample", type=float, default=0.0, metavar="RATE",
+                        help="fraction of requests whose inputs and outputs are audited too (default 0)")
+    parser.add_argument("--max-records", type=int, default=10_000, help="records per request (default 10000)")
+    parser.add_argument("--max-body-mb", type=float, default=32.0, help="request body limit in MiB (default 32)")
+
+
+def config_from_args(args: argparse.Namespace) -> ServiceConfig:
+    """The service configuration for parsed ``serve`` options (admin token from the environment)."""
+    audit = None if args.audit_log.lower() in ("off", "none", "") else args.audit_log
+    return ServiceConfig(repo=args.repo, engine=args.engine, trust_pickles=args.trust_pickles,
+                         poll_interval=args.poll_interval, admin_token=os.environ.get("SCOREBRIDGE_ADMIN_TOKEN"),
+                         max_records=args.max_records, max_body_bytes=int(args.max_body_mb * 1024 * 1024),
+                         audit_log=audit, audit_sample=args.audit_sample)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Run the server until stopped; raises ScorebridgeError (one-line reason) on bad options."""
+    from scoring_service.server import serve
+
+    serve(config_from_args(args), host=args.host, port=args.port, workers=args.workers, threads=args.threads)
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``serve`` subcommand to the scorebridge CLI (its handler is ``args.func(args)``)."""
+    parser = subparsers.add_parser(
+        "serve", help="serve a model repository over HTTP (gunicorn)",
+        description="Serve every model in a repository over HTTP: v1 JSON/CSV, Open Inference Protocol V2, "
+                    "/metrics. Set SCOREBRIDGE_ADMIN_TOKEN to enable POST /v1/admin/reload.")
+    add_serve_arguments(parser)
+    parser.set_defaults(func=run_serve)

@@ -1,0 +1,105 @@
+"""Service configuration: one frozen object built from CLI flags, a mapping or the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from scorebridge.errors import ScorebridgeError
+
+SERVE_ENGINES = ("onnx", "pmml", "native")
+
+
+class ConfigError(ScorebridgeError):
+    """A service setting is invalid; the message names the setting and the allowed values."""
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """Everything ``create_app`` needs.
+
+    ``admin_token`` enables ``POST /v1/admin/reload`` (``None``: admin endpoints are off).
+    ``audit_log`` is a file path, ``"-"`` for stdout, or ``None`` for no audit log.
+    ``runtime_dir`` is a directory shared by the workers of one server (reload fan-out); the
+    gunicorn runner sets it, other WSGI servers may leave it ``None`` (reload then affects only the
+    process that received the call).
+    """
+
+    repo: Path
+    engine: str = "onnx"
+    trust_pickles: bool = False
+    engine_threads: int = 1
+    poll_interval: float = 2.0
+    admin_token: str | None = None
+    max_records: int = 10_000
+    max_body_bytes: int = 32 * 1024 * 1024
+    audit_log: str | None = "-"
+    audit_sample: float = 0.0
+    runtime_dir: Path | None = None
+    reload_wait: float = 30.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "repo", Path(self.repo))
+        if self.runtime_dir is not None:
+            object.__setattr__(self, "runtime_dir", Path(self.runtime_dir))
+        if self.engine not in SERVE_ENGINES:
+            raise ConfigError(f"unknown engine {self.engine!r}: choose one of {', '.join(SERVE_ENGINES)}")
+        if self.engine_threads < 1:
+            raise ConfigError(f"engine_threads must be >= 1, got {self.engine_threads}")
+        if self.poll_interval < 0:
+            raise ConfigError(f"poll_interval must be >= 0 seconds (0 disables polling), got {self.poll_interval}")
+        if self.max_records < 1 or self.max_body_bytes < 1:
+            raise ConfigError("max_records and max_body_bytes must be positive")
+        if not 0.0 <= self.audit_sample <= 1.0:
+            raise ConfigError(f"audit_sample is a rate between 0 and 1, got {self.audit_sample}")
+        if self.admin_token == "":
+            object.__setattr__(self, "admin_token", None)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> ServiceConfig:
+        """Build from a mapping of field names (unknown keys are an error, to catch typos)."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown service setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        if "repo" not in values:
+            raise ConfigError("the service needs 'repo', the model repository directory")
+        return cls(**values)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ServiceConfig:
+        """Build from ``SCOREBRIDGE_*`` variables (for ``gunicorn 'scoring_service:create_app()'``)."""
+        env = os.environ if environ is None else environ
+        if not env.get("SCOREBRIDGE_REPO"):
+            raise ConfigError("set SCOREBRIDGE_REPO to the model repository directory")
+        values: dict[str, Any] = {"repo": env["SCOREBRIDGE_REPO"],
+                                  "admin_token": env.get("SCOREBRIDGE_ADMIN_TOKEN")}
+        casts = {"engine": str, "trust_pickles": _flag, "engine_threads": int, "poll_interval": float,
+                 "max_records": int, "max_body_bytes": int, "audit_sample": float, "audit_log": _audit_dest}
+        for key, cast in casts.items():
+            raw = env.get(f"SCOREBRIDGE_{key.upper()}")
+            if raw is not None:
+                try:
+                    values[key] = cast(raw)
+                except ValueError as exc:
+                    raise ConfigError(f"SCOREBRIDGE_{key.upper()}={raw!r}: {exc}") from None
+        return cls(**values)
+
+    def with_updates(self, **changes: Any) -> ServiceConfig:
+        return replace(self, **changes)
+
+
+def _flag(text: str) -> bool:
+    low = text.strip().lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("expected true/false")
+
+
+def _audit_dest(text: str) -> str | None:
+    return None if text.strip().lower() in ("", "off", "none") else text

@@ -1,0 +1,310 @@
+"""The model registry: every loadable version of every model in a repository, hot-reloaded.
+
+Requests read :attr:`ModelRegistry.snapshot` once and use that immutable snapshot to the end, and a
+reload builds a complete new snapshot before swapping it in with one assignment, so no request ever
+sees a half-loaded model set. A bundle that fails to load (bad sha256, broken artifact) is refused
+and logged; whatever was serving under that name keeps serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scorebridge.bundle import MANIFEST, Bundle, list_models, version_key
+from scorebridge.engines import Engine, load_engine
+from scorebridge.errors import ScorebridgeError
+from scorebridge.schema import InputSchema
+from scoring_service.errors import ApiError
+
+log = logging.getLogger("scoring_service")
+
+Fingerprint = tuple[tuple[str, int, int], ...]
+
+
+def fingerprint(version_dir: Path) -> Fingerprint:
+    """Names, sizes and mtimes of a version directory's files: changes when any artifact changes."""
+    out = []
+    for entry in os.scandir(version_dir):
+        if entry.is_file():
+            st = entry.stat()
+            out.append((entry.name, st.st_size, st.st_mtime_ns))
+    return tuple(sorted(out))
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """One bundle loaded into an engine, with what each request needs precomputed."""
+
+    name: str
+    version: str
+    bundle: Bundle
+    engine: Engine
+    engine_name: str
+    fingerprint: Fingerprint
+    schema: InputSchema = field(init=False)
+    has_categories: bool = field(init=False)
+    lock: threading.Lock | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "schema", self.bundle.schema)
+        object.__setattr__(self, "has_categories",
+                           any(f.categories is not None for f in self.bundle.schema.fields))
+        # engines that are not thread safe are serialised; the fast ones are called concurrently
+        object.__setattr__(self, "lock", None if self.engine.thread_safe else threading.Lock())
+
+    def predict(self, columns: Any) -> Any:
+        if self.lock is None:
+            return self.engine.predict_columns(columns)
+        with self.lock:
+            return self.engine.predict_columns(columns)
+
+    def describe(self) -> dict[str, Any]:
+        """The version's metadata for ``GET /v1/models/{name}/versions/{v}`` (from the manifest)."""
+        m = self.bundle.manifest
+        return {"name": self.name, "version": self.version, "task": m["task"], "target": m.get("target"),
+                "classes": m.get("classes") or [], "model_family": m.get("model_family"),
+                "created_at": m.get("created_at"), "engine": self.engine_name, "inputs": m["inputs"],
+                "outputs": m["outputs"], "tolerance": m.get("tolerance"), "fidelity": m.get("fidelity"),
+                "libraries": m.get("libraries")}
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """An immutable view of the registry: ``models[name][version]`` and ``latest[name]``."""
+
+    models: dict[str, dict[str, LoadedModel]]
+    latest: dict[str, str]
+    refused: dict[str, dict[str, str]]
+    loaded_at: float
+
+    def get(self, name: str, version: str | None = None) -> LoadedModel:
+        """The model ``name`` at ``version`` (``None`` or ``"latest"``: the newest loaded); 404 else."""
+        versions = self.models.get(name)
+        if versions is None:
+            raise ApiError(404, "model_not_found",
+                           f"no model {name!r}; available: {', '.join(self.models) or 'none'}")
+        if version is None or version == "latest":
+            return versions[self.latest[name]]
+        model = versions.get(version)
+        if model is None:
+            raise ApiError(404, "version_not_found",
+                           f"model {name!r} has no version {version!r}; available: {', '.join(versions)}")
+        return model
+
+
+@dataclass
+class ReloadReport:
+    """What one reload did, by ``name/version``."""
+
+    loaded: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"loaded": self.loaded, "unchanged": self.unchanged, "removed": self.removed,
+                "refused": self.refused, "error": self.error}
+
+
+class ModelRegistry:
+    """Loads a repository into engines and keeps it current (see the module docstring)."""
+
+    def __init__(self, repo: Path, engine: str = "onnx", *, engine_options: dict[str, Any] | None = None,
+                 on_reload: Callable[[ReloadReport], None] | None = None) -> None:
+        self.repo = Path(repo)
+        self.engine_name = engine
+        self.engine_options = engine_options or {}
+        self.on_reload = on_reload
+        self.snapshot = Snapshot({}, {}, {}, 0.0)
+        # refusals remembered by fingerprint, so a broken bundle is logged once, not on every poll
+        self._refused: dict[tuple[str, str], tuple[Fingerprint, str]] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- loading ------------------------------------------------------------------------------
+    def reload(self) -> ReloadReport:
+        """Rescan the repository; load new or changed versions; swap the snapshot atomically."""
+        with self._lock:
+            report = self._reload_locked()
+        if self.on_reload is not None:
+            self.on_reload(report)
+        return report
+
+    def _reload_locked(self) -> ReloadReport:
+        report = ReloadReport()
+        old = self.snapshot
+        try:
+            on_disk = list_models(self.repo)
+        except (ScorebridgeError, OSError) as exc:
+            report.error = f"cannot list the model repository: {exc}"
+            log.error("reload: %s; still serving the models already loaded", report.error)
+            return report
+        models: dict[str, dict[str, LoadedModel]] = {}
+        refused: dict[str, dict[str, str]] = {}
+        for name, versions in on_disk.items():
+            loaded: dict[str, LoadedModel] = {}
+            for version in versions:  # oldest first, so dicts keep natural version order
+                key = f"{name}/{version}"
+                model, reason = self._load_version(name, version, old.models.get(name, {}).get(version), report)
+                if model is not None:
+                    loaded[version] = model
+                if reason is not None:
+                    refused.setdefault(name, {})[version] = reason
+                    report.refused[key] = reason
+            if loaded:
+                models[name] = loaded
+        for name, versions in old.models.items():
+            report.removed += [f"{name}/{v}" for v in versions if v not in models.get(name, {})]
+        latest = {name: max(versions, key=version_key) for name, versions in models.items()}
+        self.snapshot = Snapshot(models, latest, refused, time.time())
+        if report.loaded or report.removed:
+            log.info("models now serving: %s", ", ".join(f"{n}@{v}" for n, v in latest.items()) or "none")
+        return report
+
+    def _load_version(self, name: str, version: str, current: LoadedModel | None,
+                      report: ReloadReport) -> tuple[LoadedModel | None, str | None]:
+        """(model to serve, refusal reason) for one version directory."""
+        key = f"{name}/{version}"
+        path = self.repo / name / version
+        try:
+            fp = fingerprint(path)
+        except OSError as exc:  # removed between listing and scanning
+            return current, f"unreadable: {exc}"
+        if current is not None and current.fingerprint == fp:
+            report.unchanged.append(key)
+            return current, None
+        seen = self._refused.get((name, version))
+        if seen is not None and seen[0] == fp:
+            return current, seen[1]
+        try:
+            bundle = Bundle.load(path)
+            engine = load_engine(bundle, self.engine_name, **self.engine_options)
+        except Exception as exc:  # any load failure refuses this bundle only, never the server
+            reason = f"{type(exc).__name__}: {exc}"
+            self._refused[(name, version)] = (fp, reason)
+            keeps = f"version {version} loaded earlier keeps serving" if current else "not serving it"
+            log.error("refused bundle %s (%s); %s", key, reason, keeps)
+            return current, reason
+        self._refused.pop((name, version), None)
+        report.loaded.append(key)
+        log.info("loaded %s with %s", key, engine.describe())
+        return LoadedModel(name, version, bundle, engine, self.engine_name, fp), None
+
+    def is_ready(self) -> bool:
+        """True when every model in the repository has a version serving (and there is one)."""
+        snap = self.snapshot
+        if not snap.models:
+            return False
+        return all(name in snap.models for name in snap.refused)
+
+    # -- background polling -------------------------------------------------------------------
+    def start(self, poll_interval: float, signal: ReloadSignal | None = None) -> None:
+        """Poll the repository every ``poll_interval`` s (0: never) and follow ``signal`` if given."""
+        if (poll_interval <= 0 and signal is None) or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._poll, args=(poll_interval, signal),
+                                        name="scorebridge-reload", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _poll(self, interval: float, signal: ReloadSignal | None) -> None:
+        tick = 0.2 if signal is not None else interval
+        next_scan = time.monotonic() + interval if interval > 0 else float("inf")
+        while not self._stop.wait(tick):
+            try:
+                generation = signal.pending() if signal is not None else None
+                if generation is not None or time.monotonic() >= next_scan:
+                    self.reload()
+                    next_scan = time.monotonic() + interval if interval > 0 else float("inf")
+                if generation is not None:
+                    signal.acknowledge(generation)
+            except Exception:  # the poller must outlive any surprise; requests keep the old snapshot
+                log.exception("model reload failed; still serving the models already loaded")
+
+
+class ReloadSignal:
+    """Fan-out of ``POST /v1/admin/reload`` to every worker of one server, through a shared directory.
+
+    The worker that receives the call reloads, writes a new generation number, and waits until the
+    other live workers have written an acknowledgement file for it (their pollers check every 0.2 s).
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.path = self.directory / "generation"
+        self._seen = self._read()
+        self.acknowledge(self._seen)
+
+    def _read(self) -> int:
+        try:
+            return int(self.path.read_text() or 0)
+        except (OSError, ValueError):
+            return 0
+
+    def bump(self) -> int:
+        """Publish a new generation (monotonic nanoseconds, so concurrent bumps never go backwards)."""
+        generation = max(time.time_ns(), self._read() + 1)
+        tmp = self.directory / f".generation.{os.getpid()}"
+        tmp.write_text(str(generation))
+        os.replace(tmp, self.path)
+        self._seen = generation
+        self.acknowledge(generation)
+        return generation
+
+    def pending(self) -> int | None:
+        """A generation this process has not handled yet, or ``None``."""
+        generation = self._read()
+        if generation > self._seen:
+            self._seen = generation
+            return generation
+        return None
+
+    def acknowledge(self, generation: int) -> None:
+        tmp = self.directory / f".ack.{os.getpid()}"
+        tmp.write_text(str(generation))
+        os.replace(tmp, self.directory / f"ack-{os.getpid()}")
+
+    def wait(self, generation: int, timeout: float) -> list[int]:
+        """Wait until every live worker acknowledged ``generation``; return the pids still pending."""
+        deadline = time.monotonic() + timeout
+        while True:
+            pending = []
+            for ack in self.directory.glob("ack-*"):
+                pid = int(ack.name[4:])
+                if not _alive(pid):
+                    ack.unlink(missing_ok=True)
+                    continue
+                try:
+                    done = int(ack.read_text() or 0) >= generation
+                except (OSError, ValueError):
+                    done = False
+                if not done:
+                    pending.append(pid)
+            if not pending or time.monotonic() >= deadline:
+                return pending
+            time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+__all__ = ["MANIFEST", "LoadedModel", "ModelRegistry", "ReloadReport", "ReloadSignal", "Snapshot"]

@@ -1,0 +1,145 @@
+"""Run the service under gunicorn (never Flask's development server).
+
+gthread workers: keep-alive connections and a few request threads per worker; models load in each
+worker after the fork (no preload), engines run one thread each (one worker per core scales better
+than threads inside one small request, and avoids OpenMP/ONNX Runtime oversubscription).
+
+``python -m scoring_service.server --repo DIR ...`` takes the same options as ``scorebridge serve``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from scorebridge.bundle import list_models
+from scorebridge.errors import UntrustedPickleError
+from scoring_service.config import ConfigError, ServiceConfig
+
+# measured on 2 cores with serve_bench.py: 2 threads per worker beat 1 (keep-alive connections wait
+# less) and 4+ (more GIL contention); see docs/serving.md
+DEFAULT_THREADS = 2
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def default_workers() -> int:
+    """One worker per core this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def check_startup(config: ServiceConfig, host: str, port: int) -> None:
+    """Fail in the master with a one-line reason instead of letting every worker fail."""
+    models = list_models(config.repo)  # BundleError when the repository does not exist
+    if config.engine == "native" and not config.trust_pickles:
+        raise UntrustedPickleError("--engine native unpickles model.joblib, which executes code: add "
+                                   "--trust-pickles only for bundles you built, or use --engine onnx|pmml")
+    if not models:
+        logging.getLogger("scoring_service").warning(
+            "repository %s holds no model yet; /readyz answers 503 until one is dropped in", config.repo)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def _enable_multiprocess_metrics(runtime: Path) -> None:
+    """Point prometheus_client at a per-run directory shared by the workers (before they fork)."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        metrics_dir = runtime / "metrics"
+        metrics_dir.mkdir()
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    if "prometheus_client.values" in sys.modules:  # imported before the variable was set
+        from prometheus_client import values
+
+        values.ValueClass = values.get_value_class()
+
+
+def _child_exit(server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def gunicorn_options(host: str, port: int, workers: int, threads: int) -> dict[str, Any]:
+    return {
+        "bind": [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"],
+        "workers": workers,
+        "worker_class": "gthread",
+        "threads": threads,
+        "worker_connections": 1000,
+        "keepalive": 30,  # callers keep pooled connections; a new TCP connection costs more than a request
+        "timeout": 120,  # boot includes loading and verifying every bundle
+        "graceful_timeout": 10,
+        "preload_app": False,  # load models after the fork, once per worker
+        "accesslog": None,  # the audit log is the per-request record
+        "errorlog": "-",
+        "loglevel": "info",
+        "proc_name": "scorebridge-serve",
+        "child_exit": _child_exit,
+    }
+
+
+def serve(config: ServiceConfig, *, host: str = "127.0.0.1", port: int = 8080, workers: int | None = None,
+          threads: int | None = None) -> None:
+    """Run gunicorn until it is stopped (SIGTERM/SIGINT: graceful). Raises ScorebridgeError on bad setup."""
+    from gunicorn.app.base import BaseApplication
+
+    if workers is not None and workers < 1 or threads is not None and threads < 1:
+        raise ConfigError("--workers and --threads must be at least 1")
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s")
+    check_startup(config, host, port)
+    for var in _THREAD_VARS:  # before any worker initialises OpenMP/BLAS
+        os.environ.setdefault(var, str(config.engine_threads))
+    runtime = Path(tempfile.mkdtemp(prefix="scorebridge-serve-"))
+    config = config.with_updates(runtime_dir=runtime)
+    options = gunicorn_options(host, port, workers or default_workers(), threads or DEFAULT_THREADS)
+
+    class Server(BaseApplication):
+        def load_config(self) -> None:
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            from scoring_service.app import create_app
+
+            return create_app(config)
+
+    try:
+        _enable_multiprocess_metrics(runtime)
+        Server().run()
+    finally:
+        shutil.rmtree(runtime, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m scoring_service.server``: the ``serve`` command without the scorebridge CLI."""
+    import argparse
+
+    from scorebridge.errors import ScorebridgeError
+    from scoring_service.cli import add_serve_arguments, run_serve
+
+    parser = argparse.ArgumentParser(prog="scoring_service.server", description=__doc__.splitlines()[0])
+    add_serve_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run_serve(args)
+    except ScorebridgeError as exc:
+        print(f"scorebridge serve: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""Start the real server (gunicorn) for tests, demos and benchmarks."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free on ``host`` right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def _get_status(url: str) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return None
+
+
+@contextmanager
+def running_service(repo: str | os.PathLike[str], engine: str = "onnx", workers: int = 1,
+                    env: Mapping[str, str] | None = None, *, args: Sequence[str] = (),
+                    timeout: float = 90.0, log_path: str | os.PathLike[str] | None = None) -> Iterator[str]:
+    """Run ``scorebridge serve`` on a free loopback port; yield its base URL once ``/readyz`` is 200.
+
+    ``args`` adds serve options (``["--threads", "4"]``); ``env`` adds environment variables.
+    The server's stdout and stderr (the audit log by default) go to ``log_path`` (a temporary file if
+    ``None``). On exit the server gets SIGTERM (graceful) and, if it lingers, SIGKILL.
+    """
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    cmd = [sys.executable, "-m", "scoring_service.server", "--repo", os.fspath(repo), "--host", "127.0.0.1",
+           "--port", str(port), "--workers", str(workers), "--engine", engine, *args]
+    full_env = {**os.environ, **(env or {})}
+    # the project root must be importable even when the caller runs from elsewhere
+    root = str(Path(__file__).resolve().parent.parent)
+    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, full_env.get("PYTHONPATH")]))
+    full_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    if log_path is None:
+        fd, log_path = tempfile.mkstemp(prefix="scorebridge-serve-", suffix=".log")
+        os.close(fd)
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + timeout
+        while _get_status(base + "/readyz") != 200:
+            if proc.poll() is not None:
+                raise RuntimeError(f"scorebridge serve exited with {proc.returncode}:\n{_tail(log_path)}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"scorebridge serve not ready after {timeout:.0f} s:\n{_tail(log_path)}")
+            time.sleep(0.1)
+        yield base
+    finally:
+        _stop(proc)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # the group we started: the master and its workers
+            proc.wait(timeout=10)
+
+
+def _tail(path: str | os.PathLike[str], lines: int = 30) -> str:
+    try:
+        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
