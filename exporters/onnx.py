@@ -1,9 +1,13 @@
 """ONNX export through skl2onnx (+ onnxmltools for XGBoost and LightGBM).
 
-The ONNX model takes one input per raw column (``[None, 1]``): numeric columns as float32 (ONNX
-Runtime's ``Imputer`` has no double kernel), string columns as strings with missing values fed as
-``MISSING_STRING``. sklearn-pandas ``DataFrameMapper`` has no skl2onnx converter; a parser here maps
-it onto the same ONNX graph a ``ColumnTransformer`` produces.
+The ONNX model takes one input per raw column (``[None, 1]``): numeric columns as float64, string
+columns as strings with missing values fed as ``MISSING_STRING``. Preprocessing runs in float64 like
+scikit-learn does, then the features are cast to float32 in front of tree models, which is exactly
+what XGBoost and scikit-learn trees do natively: a float32 preprocessing chain would land values one
+ulp off XGBoost's split thresholds (which sit *on* data values) and flip splits. ONNX Runtime's
+``Imputer`` has no double kernel, so numeric ``SimpleImputer`` steps are converted here to
+``Where(IsNaN(x), statistics, x)``. sklearn-pandas ``DataFrameMapper`` has no skl2onnx converter; a
+parser here maps it onto the same ONNX graph a ``ColumnTransformer`` produces.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from exporters.introspect import PipelineInfo
 from scorebridge.errors import ConversionError
@@ -53,6 +59,7 @@ def register_converters() -> None:
                                     convert_lightgbm, options={"split": None})
     except ImportError:
         pass
+    _register_imputer()
     try:
         from scorebridge.compat import install_sklearn_pandas_shim
 
@@ -63,6 +70,39 @@ def register_converters() -> None:
     except ImportError:
         pass
     _REGISTERED = True
+
+
+def _register_imputer() -> None:
+    """Replace skl2onnx's SimpleImputer converter for numeric inputs (strings keep the original)."""
+    from onnx import TensorProto
+    from skl2onnx import update_registered_converter
+    from skl2onnx.common._registration import get_converter
+    from skl2onnx.common.data_types import StringTensorType, guess_numpy_type
+    from skl2onnx.operator_converters.common import concatenate_variables
+    from skl2onnx.shape_calculators.imputer import calculate_sklearn_imputer_output_shapes
+    from sklearn.impute import SimpleImputer
+
+    string_converter = get_converter("SklearnSimpleImputer")
+
+    def convert(scope: Any, operator: Any, container: Any) -> None:
+        if isinstance(operator.inputs[0].type, StringTensorType):
+            string_converter(scope, operator, container)
+            return
+        dtype = guess_numpy_type(operator.inputs[0].type)
+        if dtype not in (np.float32, np.float64):
+            raise ConversionError(f"SimpleImputer on {dtype} inputs is not supported; feed float64")
+        x = concatenate_variables(scope, operator.inputs, container)
+        stats = scope.get_unique_variable_name("imputer_statistics")
+        container.add_initializer(stats, TensorProto.DOUBLE if dtype == np.float64 else TensorProto.FLOAT,
+                                  [len(operator.raw_operator.statistics_)],
+                                  operator.raw_operator.statistics_.astype(dtype).tolist())
+        isnan = scope.get_unique_variable_name("imputer_isnan")
+        container.add_node("IsNaN", [x], [isnan], name=scope.get_unique_operator_name("IsNaN"))
+        container.add_node("Where", [isnan, stats, x], [operator.outputs[0].full_name],
+                           name=scope.get_unique_operator_name("Where"))
+
+    update_registered_converter(SimpleImputer, "SklearnSimpleImputer", calculate_sklearn_imputer_output_shapes,
+                                convert)
 
 
 def _parse_dataframe_mapper(scope: Any, model: Any, inputs: list, custom_parsers: Any = None) -> list:
@@ -112,8 +152,10 @@ def onnx_ready(pipeline: Any, info: PipelineInfo) -> Any:
 
     - a PMMLPipeline becomes a plain Pipeline of the same (fitted) steps;
     - string ``SimpleImputer`` steps impute ``MISSING_STRING`` (what the engine feeds for a missing
-      string) instead of ``NaN``, which ONNX string tensors cannot hold.
+      string) instead of ``NaN``, which ONNX string tensors cannot hold;
+    - tree models get a float32 cast in front of them, as they cast natively (see module docstring).
     """
+    from skl2onnx.sklapi import CastTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
 
@@ -122,6 +164,8 @@ def onnx_ready(pipeline: Any, info: PipelineInfo) -> Any:
         if isinstance(est, SimpleImputer) and getattr(est, "_fit_dtype", None) is not None \
                 and est._fit_dtype.kind == "O":
             est.missing_values = MISSING_STRING
+    if info.family != "linear":
+        steps.insert(len(steps) - 1, ("cast_float32", CastTransformer(dtype=np.float32)))
     return Pipeline(steps) if len(steps) > 1 else steps[0][1]
 
 
@@ -144,9 +188,10 @@ def _walk(obj: Any):
 
 
 def initial_types(info: PipelineInfo) -> list[tuple[str, Any]]:
-    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+    """One ``[None, 1]`` input per raw column: float64 numbers, strings."""
+    from skl2onnx.common.data_types import DoubleTensorType, StringTensorType
 
-    return [(f.name, FloatTensorType([None, 1]) if f.is_numeric else StringTensorType([None, 1]))
+    return [(f.name, DoubleTensorType([None, 1]) if f.is_numeric else StringTensorType([None, 1]))
             for f in info.schema.fields]
 
 
@@ -165,7 +210,7 @@ def convert(pipeline: Any, info: PipelineInfo, path: Path) -> dict[str, Any]:
     path.write_bytes(onx.SerializeToString())
     outputs = [o.name for o in onx.graph.output]
     spec: dict[str, Any] = {
-        "inputs": [{"field": f.name, "name": name, "type": "float32" if f.is_numeric else "string"}
+        "inputs": [{"field": f.name, "name": name, "type": "float64" if f.is_numeric else "string"}
                    for f, (name, _) in zip(info.schema.fields, initial_types(info))],
         "missing_string": MISSING_STRING,
         "opset": TARGET_OPSET,

@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scorebridge.bundle import MANIFEST, Bundle, list_models, version_key
+import numpy as np
+
+from scorebridge.bundle import Bundle, list_models, version_key
 from scorebridge.engines import Engine, load_engine
 from scorebridge.errors import ScorebridgeError
 from scorebridge.schema import InputSchema
@@ -64,6 +66,15 @@ class LoadedModel:
             return self.engine.predict_columns(columns)
         with self.lock:
             return self.engine.predict_columns(columns)
+
+    def warm_up(self) -> None:
+        """Score one all-missing record so the first caller does not pay for lazy initialisation."""
+        row = {f.name: np.array([np.nan]) if f.is_numeric else np.array([None], dtype=object)
+               for f in self.schema.fields}
+        try:
+            self.engine.predict_columns(row)
+        except Exception:  # a model that rejects missing values still serves; warming is best effort
+            log.debug("warm-up of %s/%s skipped", self.name, self.version, exc_info=True)
 
     def describe(self) -> dict[str, Any]:
         """The version's metadata for ``GET /v1/models/{name}/versions/{v}`` (from the manifest)."""
@@ -197,7 +208,9 @@ class ModelRegistry:
         self._refused.pop((name, version), None)
         report.loaded.append(key)
         log.info("loaded %s with %s", key, engine.describe())
-        return LoadedModel(name, version, bundle, engine, self.engine_name, fp), None
+        model = LoadedModel(name, version, bundle, engine, self.engine_name, fp)
+        model.warm_up()
+        return model, None
 
     def is_ready(self) -> bool:
         """True when every model in the repository has a version serving (and there is one)."""
@@ -307,4 +320,4 @@ def _alive(pid: int) -> bool:
     return True
 
 
-__all__ = ["MANIFEST", "LoadedModel", "ModelRegistry", "ReloadReport", "ReloadSignal", "Snapshot"]
+__all__ = ["LoadedModel", "ModelRegistry", "ReloadReport", "ReloadSignal", "Snapshot"]

@@ -88,6 +88,8 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int) -> dict[s
         "loglevel": "info",
         "proc_name": "scorebridge-serve",
         "child_exit": _child_exit,
+        # gunicorn >= 25 opens a control socket in $HOME by default: one path shared by every server
+        "control_socket_disable": True,
     }
 
 
@@ -110,7 +112,8 @@ def serve(config: ServiceConfig, *, host: str = "127.0.0.1", port: int = 8080, w
     class Server(BaseApplication):
         def load_config(self) -> None:
             for key, value in options.items():
-                self.cfg.set(key, value)
+                if key in self.cfg.settings:  # skip settings an older gunicorn does not have
+                    self.cfg.set(key, value)
 
         def load(self) -> Any:
             from scoring_service.app import create_app

@@ -57,15 +57,18 @@ def _package_dir(name: str) -> Path | None:
 
 @lru_cache(maxsize=1)
 def find_jdk() -> Jdk:
-    """``$JAVA_HOME/bin`` first, then ``PATH``; both ``java`` and ``javac`` are required."""
-    home = os.environ.get("JAVA_HOME")
-    for where in ([Path(home) / "bin"] if home else []) + [None]:
-        java = (where / "java") if where else shutil.which("java")
-        javac = (where / "javac") if where else shutil.which("javac")
-        if java and javac and Path(java).exists() and Path(javac).exists():
-            return Jdk(Path(java), Path(javac))
-    raise JavaNotFoundError("no JDK found: install one with 'apt-get install default-jdk-headless' "
-                            "(java and javac 11 or newer) or set JAVA_HOME")
+    """The JVM :mod:`scorebridge.jvm` finds, which must also have ``javac`` (a JDK, not a bare JRE)."""
+    from scorebridge.jvm import java_home
+
+    home = java_home()
+    java, javac = home / "bin" / "java", home / "bin" / "javac"
+    if not javac.exists():
+        on_path = shutil.which("javac")
+        if on_path is None:
+            raise JavaNotFoundError(f"the Java runtime at {home} has no javac; the Java client needs a JDK 11+: "
+                                    "apt-get install openjdk-17-jdk-headless, or set JAVA_HOME to a JDK")
+        javac = Path(on_path)
+    return Jdk(java, javac)
 
 
 def jpmml_jars() -> list[Path]:

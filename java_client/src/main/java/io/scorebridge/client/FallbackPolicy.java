@@ -11,6 +11,7 @@ import java.util.concurrent.Semaphore;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.atomic.LongAdder;
@@ -69,11 +70,25 @@ public final class FallbackPolicy implements FallbackStats {
             rejected.increment();
             return defaultValue;
         }
-        // done() runs exactly once, also when the task is cancelled before it started: the permit never leaks.
-        FutureTask<T> future = new FutureTask<>(task) {
+        // The slot is held until the task really ends, not merely until it is cancelled: an overrunning call
+        // that ignores interruption keeps its slot. Whoever claims first releases it: the task when it runs,
+        // or done() when the task was cancelled before it started (then it never runs).
+        AtomicBoolean claimed = new AtomicBoolean();
+        FutureTask<T> future = new FutureTask<>(() -> {
+            if (!claimed.compareAndSet(false, true)) {
+                return null;
+            }
+            try {
+                return task.call();
+            } finally {
+                inFlight.release();
+            }
+        }) {
             @Override
             protected void done() {
-                inFlight.release();
+                if (claimed.compareAndSet(false, true)) {
+                    inFlight.release();
+                }
             }
         };
         try {

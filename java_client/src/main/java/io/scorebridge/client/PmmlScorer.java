@@ -164,6 +164,25 @@ public final class PmmlScorer implements Engine {
         return load(bundleDir.resolve(file), spec, options);
     }
 
+    /**
+     * What generated {@code pmml(Path)} factories call: a {@code model.pmml} file is checked against the digest
+     * the client was generated with; a bundle directory against its own manifest, after checking that its
+     * inputs and classes are the ones the client was generated for (so a compatible newer version loads).
+     */
+    public static PmmlScorer open(Path fileOrBundle, ModelSpec generated, PmmlOptions options) {
+        if (!Files.isDirectory(fileOrBundle)) {
+            return load(fileOrBundle, generated, options);
+        }
+        ModelSpec found = ModelSpec.fromManifest(fileOrBundle.resolve("manifest.json"));
+        if (!found.inputNames().equals(generated.inputNames()) || !found.classes().equals(generated.classes())
+                || found.task() != generated.task()) {
+            throw new ModelLoadException(fileOrBundle + ": bundle " + found + " does not match the generated client "
+                    + generated + "; regenerate the client for this bundle");
+        }
+        String file = found.pmmlFile() == null ? "model.pmml" : found.pmmlFile();
+        return load(fileOrBundle.resolve(file), found, options);
+    }
+
     private static PmmlScorer build(String where, byte[] bytes, ModelSpec spec, PmmlOptions options) {
         String expected = options.sha256() != null ? options.sha256() : spec.pmmlSha256();
         if (options.verifySha256()) {

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Install what scorebridge needs on a fresh Debian/Ubuntu machine, then the package itself.
+#   bash scripts/bootstrap.sh [EXTRAS]     EXTRAS: export (default) or test
+# System packages: a JDK (sklearn2pmml and JPMML run on Java; javac builds the Java client),
+# JUnit 5 and Gson (the Java client's tests; Maven Central is not assumed to be reachable).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras="${1:-export}"
+python="${PYTHON:-python}"
+
+need=()
+command -v javac >/dev/null 2>&1 || need+=(openjdk-17-jdk-headless)
+[ -f /usr/share/java/junit-platform-console-standalone.jar ] || need+=(junit5)
+[ -f /usr/share/java/gson.jar ] || need+=(libgoogle-gson-java)
+if [ "${#need[@]}" -gt 0 ]; then
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "scorebridge: please install ${need[*]} (or equivalents) with your package manager" >&2
+    exit 1
+  fi
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  echo "installing system packages: ${need[*]}" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+"$python" -m pip install -q --disable-pip-version-check -e ".[$extras]"
