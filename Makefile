@@ -4,11 +4,11 @@ PYTHON ?= python
 .PHONY: quickstart test lint
 
 quickstart:  ## install (with the export extra) and run the end-to-end demo
-	bash scripts/bootstrap.sh export
+	PYTHON="$(PYTHON)" bash scripts/bootstrap.sh export
 	$(PYTHON) -m scorebridge quickstart
 
 test:  ## install the test dependencies and run the whole suite
-	bash scripts/bootstrap.sh test
+	PYTHON="$(PYTHON)" bash scripts/bootstrap.sh test
 	$(PYTHON) -m pytest
 
 lint:

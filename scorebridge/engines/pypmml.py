@@ -35,7 +35,12 @@ class PypmmlEngine(Engine):
         self.model = Model.fromFile(str(bundle.artifact_path("pmml")))
 
     def predict_columns(self, columns: Columns) -> Prediction:
-        return pmml_prediction(self.bundle, self.model.predict(pmml_arguments(self.bundle, columns)))
+        results = self.model.predict(pmml_arguments(self.bundle, columns))
+        # pypmml names a target without an OutputField "predicted_<target>" (JPMML uses "<target>")
+        renames = {f"predicted_{field}": field for field in (self.bundle.manifest["pmml"].get("prediction_field"),
+                                                              self.bundle.manifest["pmml"].get("label_field"))
+                   if field and field not in results.columns}
+        return pmml_prediction(self.bundle, results.rename(columns=renames))
 
     def describe(self) -> str:
         import pypmml

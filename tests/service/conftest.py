@@ -23,6 +23,13 @@ def service_repo(sample_repo: Path, tmp_path_factory: pytest.TempPathFactory) ->
     """A copy of the sample repository that the shared server serves (tests only read it)."""
     dest = tmp_path_factory.mktemp("service") / "models"
     shutil.copytree(sample_repo, dest)
+    # plus a model whose pipeline cannot take a missing income (the manifest is not digest-covered)
+    strict = dest / "credit_strict" / "1"
+    shutil.copytree(dest / "credit_risk" / "1", strict)
+    manifest = json.loads((strict / "manifest.json").read_text())
+    manifest["name"] = "credit_strict"
+    next(f for f in manifest["inputs"] if f["name"] == "income")["nullable"] = False
+    (strict / "manifest.json").write_text(json.dumps(manifest))
     return dest
 
 

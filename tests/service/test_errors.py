@@ -27,7 +27,8 @@ def _records(*records: dict) -> str:
 
 # (case id, path, body builder(good record), headers, status, code, field, record)
 CASES = [
-    ("malformed json", "/v1/models/credit_risk/predict", lambda g: '{"records": [', JSON, 400, "invalid_json", None, None),
+    ("malformed json", "/v1/models/credit_risk/predict", lambda g: '{"records": [', JSON, 400, "invalid_json",
+     None, None),
     ("wrong content type", "/v1/models/credit_risk/predict", lambda g: _records(g), {"Content-Type": "text/plain"},
      415, "unsupported_media_type", None, None),
     ("no content type", "/v1/models/credit_risk/predict", lambda g: _records(g).encode(), {}, 415,
@@ -68,7 +69,8 @@ CASES = [
      lambda g: json.dumps({"inputs": [{"name": "income", "datatype": "FP64", "shape": [1], "data": [1.0]}]}), JSON,
      400, "missing_field", "debt_ratio", None),
     ("v2 wrong datatype", "/v2/models/credit_risk/infer",
-     lambda g: json.dumps({"inputs": [{"name": k, "datatype": "FP64", "shape": [1], "data": [v]} for k, v in g.items()]}),
+     lambda g: json.dumps({"inputs": [{"name": k, "datatype": "FP64", "shape": [1], "data": [v]}
+                                      for k, v in g.items()]}),
      JSON, 400, "invalid_type", "region", None),
     ("v2 bad shape", "/v2/models/credit_risk/infer",
      lambda g: json.dumps({"inputs": [{"name": k, "datatype": "BYTES" if isinstance(v, str) else "FP64",
@@ -92,21 +94,14 @@ def test_bad_request_gets_its_4xx(service: str, http: requests.Session, good: di
     assert error["message"]
 
 
-def test_missing_value_in_a_non_nullable_field(service: str, service_repo: Path, http: requests.Session) -> None:
-    """A field the pipeline cannot impute answers missing_value; all nullable models score nulls instead."""
-    from scorebridge.bundle import Bundle, list_models
-
-    for name in list_models(service_repo):
-        bundle = Bundle.load(service_repo / name)
-        strict = [f.name for f in bundle.schema.fields if not f.nullable]
-        if strict:
-            _, inputs, _ = verification(service_repo, name)
-            rec = json_records(inputs.head(1))[0] | {strict[0]: None}
-            r = http.post(f"{service}/v1/models/{name}/predict", json={"records": [rec]})
-            assert r.status_code == 400 and r.json()["error"]["code"] == "missing_value"
-            assert r.json()["error"]["field"] == strict[0]
-            return
-    pytest.skip("every sample model accepts missing values in every field")
+def test_missing_value_in_a_non_nullable_field(service: str, http: requests.Session, good: dict) -> None:
+    """credit_strict declares income not nullable: a null there is refused, not imputed."""
+    records = [good, good | {"income": None}]
+    r = http.post(f"{service}/v1/models/credit_strict/predict", json={"records": records})
+    assert r.status_code == 400
+    assert r.json()["error"] | {"message": ""} == {"code": "missing_value", "field": "income", "record": 1,
+                                                   "message": ""}
+    assert http.post(f"{service}/v1/models/credit_risk/predict", json={"records": records}).status_code == 200
 
 
 def test_routing_errors_are_json(service: str, http: requests.Session) -> None:

@@ -7,7 +7,6 @@ import json
 import re
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 import requests
@@ -16,7 +15,7 @@ from tests.service.conftest import assert_matches_native, json_records, predicti
 
 
 def _names(repo: Path) -> list[str]:
-    return sorted(p.name for p in repo.iterdir() if p.is_dir())
+    return sorted(p.name for p in repo.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 @pytest.fixture(params=["credit_risk", "wine_class", "diabetes_progression"])
