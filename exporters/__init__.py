@@ -19,6 +19,7 @@ import pandas as pd
 
 from exporters import fidelity, onnx, pmml
 from exporters.introspect import PipelineInfo, inspect_pipeline
+from exporters.support import check_supported
 from scorebridge import __version__
 from scorebridge.bundle import (
     Bundle,
@@ -50,13 +51,15 @@ def export_bundle(pipeline: Any, sample: pd.DataFrame, *, name: str, repo: str |
     the native pipeline and with every artifact (PMML through JPMML-Evaluator, ONNX through ONNX
     Runtime, and pypmml, reported only), and writes the agreement into the manifest. Raises
     :class:`FidelityError` (and writes nothing) when a gating artifact disagrees beyond
-    ``tolerance`` (default: per model family, see :data:`fidelity.DEFAULT_TOLERANCE`).
+    ``tolerance`` (default: per model family, see :data:`fidelity.DEFAULT_TOLERANCE`), and
+    :class:`UnsupportedPipelineError` before any work for a step without a faithful conversion.
     """
     check_name(name)
     formats = tuple(formats)
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
         raise ScorebridgeError(f"unknown format(s) {', '.join(unknown) or '(none)'}: choose from pmml, onnx")
+    check_supported(pipeline)
     info = inspect_pipeline(pipeline, sample, target)
     tol = float(tolerance) if tolerance is not None else fidelity.default_tolerance(info.family)
     if "pmml" in formats:
@@ -147,7 +150,7 @@ def _export_pmml(pipeline: Any, info: PipelineInfo, path: Path, verify: pd.DataF
     pmml.convert(pipeline, info, path, verify_rows=records, tolerance=max(tol, 1e-9))
     fix = _missing_as_unseen_fields(pipeline, info, verify)
     if fix:
-        pmml.set_missing_as_unseen(path, fix)
+        fix = pmml.set_missing_as_unseen(path, fix)
     fields = pmml.output_fields(path)
     spec: dict[str, Any] = {"missing_as_unseen": fix}
     if info.task == "classification":

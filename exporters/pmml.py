@@ -80,23 +80,27 @@ def output_fields(path: Path) -> dict[str, Any]:
     return {"target": target, "probabilities": probabilities}
 
 
-def set_missing_as_unseen(path: Path, fields: list[str]) -> None:
+def set_missing_as_unseen(path: Path, fields: list[str]) -> list[str]:
     """Make a missing value of each categorical ``field`` evaluate like an unseen category.
 
     The native pipeline one-hot encodes a missing category it never saw as all zeros, exactly like an
     unseen category; sklearn2pmml's default PMML passes it on as *missing*, which tree ensembles route
     down the default branch instead. Replacing missing with a sentinel category (``asIs`` for
-    invalid values) gives the native routing.
+    invalid values) gives the native routing. A field the model never uses has no MiningField (the
+    converter prunes it) and needs no fix. Returns the fields actually fixed.
     """
     text = path.read_text()
+    fixed = []
     for field in fields:
-        pattern = re.compile(r'<MiningField name="%s"([^>]*?)/>' % re.escape(field))
+        pattern = re.compile(rf'<MiningField name="{re.escape(field)}"([^>]*?)/>')
         match = pattern.search(text)
         if match is None:
-            raise ConversionError(f"PMML: no MiningField for input {field!r}")
+            continue
         attrs = re.sub(r'\s(missingValueReplacement|missingValueTreatment|invalidValueTreatment)="[^"]*"', "",
                        match.group(1))
         replacement = (f'<MiningField name="{field}"{attrs} missingValueReplacement="{MISSING_SENTINEL}" '
                        'missingValueTreatment="asValue" invalidValueTreatment="asIs"/>')
         text = text[:match.start()] + replacement + text[match.end():]
+        fixed.append(field)
     path.write_text(text)
+    return fixed

@@ -8,9 +8,9 @@ categorical input imputed to "missing" and one-hot encoded, and one one-hot enco
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 TARGET = "default"
-import pandas as pd
 
 N_ROWS = 4000
 REGIONS = ["north", "south", "east", "west", "central"]

@@ -37,5 +37,5 @@ class Engine(ABC):
         """Runtime name and version, for reports and logs."""
         return self.name
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, most runtimes hold nothing to release
         """Release resources (default: nothing)."""

@@ -1,0 +1,275 @@
+"""Scoring service benchmark: scorebridge vs a naive Flask app around the joblib pipeline.
+
+One run, against the credit-risk sample bundle, on loopback only, bounded in time (about 2 minutes):
+
+- one-record latency p50/p95/p99, sequential, on one keep-alive connection;
+- req/s and p99 at concurrency 8 for 20 s (``wrk`` with a Lua POST script: a C load generator that
+  leaves the server most of the 2 cores; without ``wrk`` a Python asyncio client is used and said so);
+- 1,000-record latency p50/p95/p99, sequential.
+
+Usage: ``python benchmarks/serve_bench.py [--repo DIR] [--duration 20]`` (``--repo`` defaults to a
+fresh build of the credit-risk sample in a temporary directory). Install wrk with ``apt-get install wrk``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import gunicorn.config
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from scorebridge.bundle import Bundle  # noqa: E402
+from scoring_service.testing import free_port, running_service  # noqa: E402
+
+MODEL = "credit_risk"
+TARGETS = {"one_p99": 2.0, "rps": 1500.0, "batch_p95": 10.0}
+
+
+# -- a minimal keep-alive HTTP/1.1 client: measures the server, not the client library ------------
+class RawClient:
+    """Sends one prebuilt POST again and again; reconnects when the server closes (sync workers)."""
+
+    def __init__(self, host: str, port: int, path: str, body: bytes) -> None:
+        self.addr = (host, port)
+        self.request = (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+                        f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+        self.sock: socket.socket | None = None
+
+    def _connect(self) -> socket.socket:
+        sock = socket.create_connection(self.addr)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+    def call(self) -> tuple[int, bytes]:
+        """One request; the connection cost is included when the server does not keep it alive."""
+        if self.sock is None:
+            self.sock = self._connect()
+        self.sock.sendall(self.request)
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("server closed the connection")
+            buf += chunk
+        head, _, body = buf.partition(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))
+        while len(body) < length:
+            body += self.sock.recv(max(65536, length - len(body)))
+        if re.search(rb"(?i)connection:\s*close", head):
+            self.sock.close()
+            self.sock = None
+        return status, body
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+
+
+def sequential(client: RawClient, n: int, check: Callable[[bytes], None]) -> dict[str, float]:
+    """Latency percentiles (ms) of ``n`` back-to-back requests, after a warm-up."""
+    for _ in range(min(50, n)):
+        status, body = client.call()
+        assert status == 200, body[:300]
+    check(body)
+    times = np.empty(n)
+    for i in range(n):
+        t0 = time.perf_counter()
+        status, _ = client.call()
+        times[i] = time.perf_counter() - t0
+        assert status == 200
+    ms = times * 1000.0
+    return {"p50": float(np.percentile(ms, 50)), "p95": float(np.percentile(ms, 95)),
+            "p99": float(np.percentile(ms, 99))}
+
+
+# -- concurrency 8 ----------------------------------------------------------------------------------
+def load_wrk(url: str, body: bytes, concurrency: int, seconds: int) -> dict[str, float]:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+        fh.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                 f"wrk.body = {json.dumps(body.decode())}\n")
+        script = fh.name
+    try:
+        out = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--latency", "-s", script, url],
+                             capture_output=True, text=True, timeout=seconds + 30, check=True).stdout
+    finally:
+        os.unlink(script)
+    rps = float(re.search(r"Requests/sec:\s*([\d.]+)", out).group(1))
+    p99 = _wrk_ms(re.search(r"\s99%\s+(\S+)", out).group(1))
+    bad = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    failed = int(bad.group(1)) if bad else 0
+    # a sync-worker server closes every connection; wrk counts those as read errors, not failures
+    return {"rps": rps, "p99": p99, "failed": failed,
+            "timeouts": int(errors.group(4)) if errors else 0, "tool": "wrk"}
+
+
+def _wrk_ms(text: str) -> float:
+    value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+
+def load_asyncio(url: str, body: bytes, concurrency: int, seconds: int) -> dict[str, float]:
+    """Fallback load generator: ``concurrency`` keep-alive connections on one asyncio loop."""
+    host, port, path = re.match(r"http://([^:/]+):(\d+)(/.*)", url).groups()
+    request = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+               f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    latencies: list[float] = []
+    failed = 0
+
+    async def worker(deadline: float) -> None:
+        nonlocal failed
+        reader = writer = None
+        while time.perf_counter() < deadline:
+            if writer is None:
+                reader, writer = await asyncio.open_connection(host, int(port))
+            t0 = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - t0)
+            failed += head[9:12] != b"200"
+            if re.search(rb"(?i)connection:\s*close", head):
+                writer.close()
+                reader = writer = None
+
+    async def main() -> float:
+        start = time.perf_counter()
+        await asyncio.gather(*(worker(start + seconds) for _ in range(concurrency)))
+        return time.perf_counter() - start
+
+    elapsed = asyncio.run(main())
+    return {"rps": len(latencies) / elapsed, "p99": float(np.percentile(np.array(latencies) * 1000, 99)),
+            "failed": failed, "timeouts": 0, "tool": "python asyncio"}
+
+
+# -- the two servers --------------------------------------------------------------------------------
+@contextmanager
+def naive_server(bundle_dir: Path, workers: int) -> Iterator[str]:
+    """gunicorn -w N (sync workers, default threads) around benchmarks/naive_app.py."""
+    port = free_port()
+    env = {**os.environ, "NAIVE_BUNDLE": str(bundle_dir), "PYTHONPATH": str(ROOT)}
+    with tempfile.TemporaryFile() as log:
+        cmd = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}"]
+        if any(s.name == "control_socket_disable" for s in gunicorn.config.KNOWN_SETTINGS):
+            cmd.append("--no-control-socket")  # gunicorn >= 25 shares one socket path in $HOME otherwise
+        proc = subprocess.Popen([*cmd, "benchmarks.naive_app:app"], cwd=ROOT, env=env, stdout=log, stderr=log)
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        log.seek(0)
+                        raise RuntimeError("naive server did not start:\n" + log.read().decode()[-2000:]) from None
+                    time.sleep(0.2)
+            time.sleep(2.0)  # let every worker finish loading the pipeline
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+def measure(base: str, path: str, one: bytes, batch: bytes, seconds: int, generator: Callable,
+            check: Callable[[bytes], None]) -> dict[str, dict[str, float]]:
+    host, port = re.match(r"http://([^:/]+):(\d+)", base).groups()
+    client = RawClient(host, int(port), path, one)
+    one_rec = sequential(client, 2000, check)
+    client.close()
+    conc = generator(base + path, one, 8, seconds)
+    client = RawClient(host, int(port), path, batch)
+    batch_rec = sequential(client, 200, check)
+    client.close()
+    return {"one": one_rec, "c8": conc, "batch": batch_rec}
+
+
+def _row(label: str, ours: float, theirs: float, unit: str, better: str, target: str = "") -> str:
+    ratio = theirs / ours if better == "lower" else ours / theirs
+    return f"| {label:<28} | {ours:>11.2f} | {theirs:>11.2f} | {ratio:>6.1f}x | {target:<12} |"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repo", type=Path, default=os.environ.get("SCOREBRIDGE_BENCH_REPO"),
+                        help="model repository holding credit_risk (default: build the sample)")
+    parser.add_argument("--duration", type=int, default=20, help="seconds at concurrency 8 (default 20)")
+    parser.add_argument("--workers", type=int, default=None, help="workers for both servers (default: cores)")
+    parser.add_argument("--threads", type=int, default=None, help="scorebridge threads per worker")
+    args = parser.parse_args(argv)
+
+    tmp = None
+    if args.repo is None:
+        from sample_models import build_all
+
+        tmp = Path(tempfile.mkdtemp(prefix="serve-bench-"))
+        args.repo = tmp / "models"
+        print(f"building the credit-risk sample bundle in {args.repo} ...", flush=True)
+        build_all(args.repo, names=(MODEL,))
+    try:
+        return run(args)
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    bundle = Bundle.load(args.repo / MODEL)
+    frame = bundle.read_verification()[bundle.schema.names]
+    complete = frame.dropna()  # the naive app cannot take missing categories; give both the same rows
+    records = json.loads(complete.to_json(orient="records"))
+    batch_records = (records * (1000 // len(records) + 1))[:1000]
+    one = json.dumps({"records": records[:1]}).encode()
+    batch = json.dumps({"records": batch_records}).encode()
+    generator = load_wrk if shutil.which("wrk") else load_asyncio
+    workers = args.workers or len(os.sched_getaffinity(0))
+
+    def check(body: bytes) -> None:
+        assert json.loads(body)["predictions"], body[:200]
+
+    serve_args = ["--audit-log", "off"] + (["--threads", str(args.threads)] if args.threads else [])
+    print(f"scorebridge: {workers} gthread workers, onnx engine ...", flush=True)
+    with running_service(args.repo, workers=workers, args=serve_args) as base:
+        ours = measure(base, f"/v1/models/{MODEL}/predict", one, batch, args.duration, generator, check)
+    print(f"naive baseline: gunicorn -w {workers} (sync), Flask + joblib pipeline ...", flush=True)
+    with naive_server(bundle.path, workers) as base:
+        theirs = measure(base, "/predict", one, batch, args.duration, generator, check)
+
+    print(f"\nserve_bench: {MODEL} bundle, {workers} workers, loopback, load generator: {ours['c8']['tool']}")
+    print("| metric                       | scorebridge | naive flask |  ratio | target       |")
+    print("|------------------------------|-------------|-------------|--------|--------------|")
+    for key, label in (("p50", "1 record p50 (ms)"), ("p95", "1 record p95 (ms)"), ("p99", "1 record p99 (ms)")):
+        print(_row(label, ours["one"][key], theirs["one"][key], "ms", "lower", "<= 2 ms" if key == "p99" else ""))
+    print(_row("c=8 throughput (req/s)", ours["c8"]["rps"], theirs["c8"]["rps"], "req/s", "higher", ">= 1500"))
+    print(_row("c=8 p99 (ms)", ours["c8"]["p99"], theirs["c8"]["p99"], "ms", "lower"))
+    for key in ("p50", "p95", "p99"):
+        print(_row(f"1000 records {key} (ms)", ours["batch"][key], theirs["batch"][key], "ms", "lower",
+                   "<= 10 ms" if key == "p95" else ""))
+    print(f"failed requests at c=8: scorebridge {ours['c8']['failed']}, naive {theirs['c8']['failed']}")
+    met = (ours["one"]["p99"] <= TARGETS["one_p99"], ours["c8"]["rps"] >= TARGETS["rps"],
+           ours["batch"]["p95"] <= TARGETS["batch_p95"])
+    print("targets: " + ", ".join(f"{n} {'met' if ok else 'MISSED'}" for n, ok in
+                                  zip(("1-record p99", "c=8 req/s", "1000-record p95"), met, strict=True)))
+    return 0 if ours["c8"]["failed"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""Hot reload under load: new versions go live, tampered bundles are refused, no request fails."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import requests
+
+from scoring_service.testing import running_service
+from tests.service.conftest import json_records, verification
+
+TOKEN = "reload-test-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def drop_version(repo: Path, version: str, *, tamper: bool = False) -> None:
+    """Add credit_risk/<version> the way an export does: staged in a hidden directory, then renamed."""
+    staging = repo / "credit_risk" / f".{version}.tmp"
+    shutil.copytree(repo / "credit_risk" / "1", staging)
+    manifest = json.loads((staging / "manifest.json").read_text())
+    manifest["version"] = version
+    (staging / "manifest.json").write_text(json.dumps(manifest))
+    if tamper:
+        with open(staging / "model.onnx", "ab") as fh:
+            fh.write(b"\0tampered")
+    staging.rename(repo / "credit_risk" / version)
+
+
+class Hammer:
+    """Threads posting predictions until stopped; counts answers by status and version."""
+
+    def __init__(self, url: str, payload: dict, threads: int = 4) -> None:
+        self.url, self.payload = url, payload
+        self.stop = threading.Event()
+        self.statuses: Counter = Counter()
+        self.versions: Counter = Counter()
+        self.errors: list[str] = []
+        self._lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+
+    def _run(self) -> None:
+        with requests.Session() as session:
+            while not self.stop.is_set():
+                try:
+                    r = session.post(self.url, json=self.payload, timeout=10)
+                    version = r.json().get("version") if r.status_code == 200 else None
+                    with self._lock:
+                        self.statuses[r.status_code] += 1
+                        self.versions[version] += 1
+                except (requests.RequestException, ValueError) as exc:
+                    with self._lock:
+                        self.errors.append(repr(exc))
+
+    def __enter__(self) -> Hammer:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=15)
+
+
+def _serving_version(base: str, payload: dict, n: int = 12) -> set[str]:
+    """Versions answered on ``n`` fresh connections (so both workers are asked)."""
+    return {requests.post(f"{base}/v1/models/credit_risk/predict", json=payload).json()["version"] for _ in range(n)}
+
+
+@pytest.fixture
+def reload_repo(sample_repo: Path, tmp_path: Path) -> Path:
+    repo = tmp_path / "models"
+    shutil.copytree(sample_repo / "credit_risk" / "1", repo / "credit_risk" / "1")
+    return repo
+
+
+def test_hot_reload_under_load_with_zero_failures(reload_repo: Path, sample_repo: Path) -> None:
+    _, inputs, _ = verification(sample_repo, "credit_risk")
+    payload = {"records": json_records(inputs.head(3))}
+    with running_service(reload_repo, workers=2, env={"SCOREBRIDGE_ADMIN_TOKEN": TOKEN},
+                         args=["--poll-interval", "1", "--audit-log", "off"]) as base:
+        with Hammer(f"{base}/v1/models/credit_risk/predict", payload) as hammer:
+            time.sleep(0.5)
+            # a new version, announced through the admin endpoint: every worker serves it on return
+            drop_version(reload_repo, "2")
+            report = requests.post(f"{base}/v1/admin/reload", headers=AUTH).json()
+            assert report["workers_pending"] == [] and report["models"] == {"credit_risk": "2"}
+            assert _serving_version(base, payload) == {"2"}
+
+            # a tampered bundle is refused and logged; version 2 keeps serving
+            drop_version(reload_repo, "3", tamper=True)
+            report = requests.post(f"{base}/v1/admin/reload", headers=AUTH).json()
+            assert "sha256 mismatch" in report["refused"]["credit_risk/3"]
+            assert report["models"] == {"credit_risk": "2"}
+            assert _serving_version(base, payload) == {"2"}
+            ready = requests.get(f"{base}/readyz")
+            assert ready.status_code == 200 and "credit_risk" in ready.json()["refused"]
+
+            # tampering with the serving version does not take it down: the verified copy in memory serves
+            with open(reload_repo / "credit_risk" / "2" / "model.onnx", "ab") as fh:
+                fh.write(b"\0")
+            report = requests.post(f"{base}/v1/admin/reload", headers=AUTH).json()
+            assert "credit_risk/2" in report["refused"] and report["models"] == {"credit_risk": "2"}
+
+            # a version dropped in without any call goes live through polling
+            drop_version(reload_repo, "4")
+            deadline = time.monotonic() + 15
+            while _serving_version(base, payload, 6) != {"4"}:
+                assert time.monotonic() < deadline, "version 4 never went live through polling"
+                time.sleep(0.2)
+            time.sleep(0.3)
+
+        assert hammer.errors == []
+        assert set(hammer.statuses) == {200}, hammer.statuses
+        assert sum(hammer.statuses.values()) > 200  # the reloads really happened under load
+        assert {"1", "2", "4"} <= set(hammer.versions) and "3" not in hammer.versions
+
+        # pinned versions stay addressable; the refused one is not
+        assert requests.post(f"{base}/v1/models/credit_risk/versions/1/predict", json=payload).status_code == 200
+        r = requests.post(f"{base}/v1/models/credit_risk/versions/3/predict", json=payload)
+        assert r.status_code == 404 and r.json()["error"]["code"] == "version_not_found"
+        metrics = requests.get(f"{base}/metrics").text
+        assert 'scorebridge_bundles_refused_total{model="credit_risk"}' in metrics
+
+
+def test_admin_reload_needs_the_token(reload_repo: Path) -> None:
+    with running_service(reload_repo, env={"SCOREBRIDGE_ADMIN_TOKEN": TOKEN},
+                         args=["--poll-interval", "0", "--audit-log", "off"]) as base:
+        r = requests.post(f"{base}/v1/admin/reload")
+        assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
+        r = requests.post(f"{base}/v1/admin/reload", headers={"Authorization": "Bearer wrong"})
+        assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
+        drop_version(reload_repo, "2")
+        assert requests.get(f"{base}/v1/models").json()["models"][0]["latest"] == "1"  # polling is off
+        r = requests.post(f"{base}/v1/admin/reload", headers=AUTH)
+        assert r.status_code == 200 and r.json()["loaded"] == ["credit_risk/2"]
+        assert requests.get(f"{base}/v1/models").json()["models"][0]["versions"] == ["1", "2"]
