@@ -7,10 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scorebridge.bundle import Bundle
-
 from batch_jobs.spec import JobSpec
 from batch_jobs.summary import ScoreSummary
+from scorebridge.bundle import Bundle
 
 
 @dataclass

@@ -18,14 +18,13 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
-from scorebridge.bundle import Bundle
-from scorebridge.engines import load_engine
-
 from batch_jobs.context import RunContext
 from batch_jobs.errors import BatchError, JobCancelledError
 from batch_jobs.progress import Progress
-from batch_jobs.scoring import input_columns, output_schema, score_batch
+from batch_jobs.scoring import input_columns, output_schema, score_columns, to_model_columns
 from batch_jobs.spec import InputSpec
+from scorebridge.bundle import Bundle
+from scorebridge.engines import load_engine
 
 T = TypeVar("T")
 QUEUE_DEPTH = 2
@@ -148,7 +147,8 @@ def run_local(ctx: RunContext) -> dict[str, Any]:
     """Score ``ctx.input_path`` into Parquet files in ``ctx.stage``; returns rows, files and engine details."""
     spec, bundle, summary = ctx.spec, ctx.bundle, ctx.summary
     source = str(ctx.input_path)
-    engine = load_engine(bundle, "onnx", threads=spec.local.threads)
+    # no spinning: idle ORT pool threads would burn the cores the reader and writer need
+    engine = load_engine(bundle, "onnx", threads=spec.local.threads, spin=False)
     dataset = open_input(spec.input, ctx.input_path, bundle)
     keep = spec.output.keep_columns
     schema = output_schema(bundle, dataset.schema, keep, source)
@@ -160,13 +160,13 @@ def run_local(ctx: RunContext) -> dict[str, Any]:
     progress = Progress(ctx.label, total, tty=ctx.tty)
     batches = dataset.to_batches(columns=columns, batch_size=spec.local.batch_size,
                                  batch_readahead=2, fragment_readahead=1, use_threads=True)
+    # validation and Arrow -> NumPy conversion run in the reader thread, overlapping the scoring
+    prepared = ((b, to_model_columns(bundle, b, source)) for b in batches if b.num_rows)
     writer = RotatingParquetWriter(ctx.stage, schema)
     rows_in = 0
     try:
-        for batch in background(batches, ctx.cancel):
-            if batch.num_rows == 0:
-                continue
-            out, outputs = score_batch(engine, bundle, batch, schema, keep, source)
+        for batch, model_columns in background(prepared, ctx.cancel):
+            out, outputs = score_columns(engine, batch, model_columns, schema, keep)
             summary.update(outputs)
             writer.write(out)
             rows_in += batch.num_rows

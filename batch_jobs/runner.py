@@ -19,14 +19,13 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from scorebridge.bundle import MANIFEST, Bundle, sha256_file
-
 from batch_jobs.context import RunContext
 from batch_jobs.errors import BatchError, JobCancelledError, UpstreamNotReadyError
 from batch_jobs.history import RunHistory
 from batch_jobs.partition import SUCCESS, staged_partition
 from batch_jobs.spec import InputSpec, JobSpec, check_ds
 from batch_jobs.summary import ScoreSummary
+from scorebridge.bundle import MANIFEST, Bundle, sha256_file
 
 log = logging.getLogger("batch_jobs")
 

@@ -12,12 +12,11 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from batch_jobs.errors import JobSpecError
 from scorebridge.bundle import Bundle
 from scorebridge.errors import SchemaError
 from scorebridge.prediction import output_columns
 from scorebridge.schema import Columns
-
-from batch_jobs.errors import JobSpecError
 
 
 def label_type(classes: list) -> pa.DataType:
@@ -59,10 +58,10 @@ def to_model_columns(bundle: Bundle, batch: pa.RecordBatch, source: str) -> Colu
         raise SchemaError(f"{source}: {exc}", field=exc.field, record=exc.record, code=exc.code) from None
 
 
-def score_batch(engine: Any, bundle: Bundle, batch: pa.RecordBatch, schema: pa.Schema,
-                keep_columns: tuple[str, ...], source: str) -> tuple[pa.RecordBatch, dict[str, np.ndarray]]:
-    """Score ``batch``; returns the output batch (``schema``) and the raw output arrays."""
-    outputs = engine.predict_columns(to_model_columns(bundle, batch, source)).to_columns()
+def score_columns(engine: Any, batch: pa.RecordBatch, columns: Columns, schema: pa.Schema,
+                  keep_columns: tuple[str, ...]) -> tuple[pa.RecordBatch, dict[str, np.ndarray]]:
+    """Score validated ``columns`` of ``batch``; returns the output batch (``schema``) and the raw outputs."""
+    outputs = engine.predict_columns(columns).to_columns()
     arrays = []
     for name in keep_columns:
         col = batch.column(batch.schema.get_field_index(name))
@@ -71,3 +70,9 @@ def score_batch(engine: Any, bundle: Bundle, batch: pa.RecordBatch, schema: pa.S
     for name in schema.names[len(keep_columns):]:
         arrays.append(pa.array(outputs[name], type=schema.field(name).type))
     return pa.RecordBatch.from_arrays(arrays, schema=schema), outputs
+
+
+def score_batch(engine: Any, bundle: Bundle, batch: pa.RecordBatch, schema: pa.Schema,
+                keep_columns: tuple[str, ...], source: str) -> tuple[pa.RecordBatch, dict[str, np.ndarray]]:
+    """Validate and score ``batch``; returns the output batch (``schema``) and the raw output arrays."""
+    return score_columns(engine, batch, to_model_columns(bundle, batch, source), schema, keep_columns)

@@ -11,12 +11,13 @@ from __future__ import annotations
 import os
 import re
 import string
-import tomllib
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import tomllib
 
 from batch_jobs.errors import JobSpecError
 

@@ -214,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=int, default=20, help="seconds at concurrency 8 (default 20)")
     parser.add_argument("--workers", type=int, default=None, help="workers for both servers (default: cores)")
     parser.add_argument("--threads", type=int, default=None, help="scorebridge threads per worker")
+    parser.add_argument("--serve-arg", action="append", default=[], metavar="ARG",
+                        help="extra scorebridge serve argument (repeatable), for tuning runs")
+    parser.add_argument("--no-baseline", action="store_true", help="measure scorebridge only (tuning runs)")
     args = parser.parse_args(argv)
 
     tmp = None
@@ -245,10 +248,13 @@ def run(args: argparse.Namespace) -> int:
     def check(body: bytes) -> None:
         assert json.loads(body)["predictions"], body[:200]
 
-    serve_args = ["--audit-log", "off"] + (["--threads", str(args.threads)] if args.threads else [])
-    print(f"scorebridge: {workers} gthread workers, onnx engine ...", flush=True)
+    serve_args = ["--audit-log", "off"] + (["--threads", str(args.threads)] if args.threads else []) + args.serve_arg
+    print(f"scorebridge: {workers} gthread workers, onnx engine, {' '.join(serve_args)} ...", flush=True)
     with running_service(args.repo, workers=workers, args=serve_args) as base:
         ours = measure(base, f"/v1/models/{MODEL}/predict", one, batch, args.duration, generator, check)
+    if args.no_baseline:
+        print(json.dumps(ours, indent=1))
+        return 0
     print(f"naive baseline: gunicorn -w {workers} (sync), Flask + joblib pipeline ...", flush=True)
     with naive_server(bundle.path, workers) as base:
         theirs = measure(base, "/predict", one, batch, args.duration, generator, check)

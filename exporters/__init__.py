@@ -231,8 +231,10 @@ def _label_dtype(classes: list) -> str:
 def _libraries() -> dict[str, str]:
     libs = {"python": platform.python_version(), "scorebridge": __version__}
     for lib in _LIBRARIES:
-        try:
-            libs[lib] = metadata.version(lib)
-        except metadata.PackageNotFoundError:
-            pass
+        for dist in (lib, f"{lib}-cpu"):  # xgboost is often installed as xgboost-cpu
+            try:
+                libs[lib] = metadata.version(dist)
+                break
+            except metadata.PackageNotFoundError:
+                pass
     return libs

@@ -54,18 +54,25 @@ class Service:
     def __init__(self, config: ServiceConfig) -> None:
         self.config = config
         self.metrics = Metrics()
+        self._refused_models: set[str] = set()
         self.audit = AuditLog(config.audit_log, config.audit_sample) if config.audit_log else None
         options: dict[str, Any] = {"threads": config.engine_threads}
         if config.engine == "native":
             options["trust_pickles"] = config.trust_pickles
-        self.registry = ModelRegistry(config.repo, config.engine, engine_options=options,
+        batch = None
+        if config.engine == "onnx" and config.batch_threads > config.engine_threads:
+            # no spinning: idle pool threads would burn the core another worker is scoring on
+            batch = ({**options, "threads": config.batch_threads, "spin": False}, config.batch_rows)
+        self.registry = ModelRegistry(config.repo, config.engine, engine_options=options, batch=batch,
                                       on_reload=self._count_reload)
         self.signal = ReloadSignal(config.runtime_dir / "reload") if config.runtime_dir else None
 
     def _count_reload(self, report: ReloadReport) -> None:
         self.metrics.reloads.labels("error" if report.error else "ok").inc()
-        for key in report.refused:
-            self.metrics.refused.labels(key.split("/", 1)[0]).inc()
+        refused = self.registry.snapshot.refused
+        for name in set(refused) | self._refused_models:  # models whose refusals cleared go back to 0
+            self.metrics.refused.labels(name).set(len(refused.get(name, ())))
+        self._refused_models = set(refused)
 
     def start(self) -> None:
         """Load every model now (before the worker accepts requests), then keep polling."""
@@ -132,7 +139,6 @@ def create_app(config: ServiceConfig | Mapping[str, Any] | None = None) -> Flask
 
     app = Flask("scoring_service")
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
-    app.json.sort_keys = False
     service = Service(config)
     app.extensions["scorebridge"] = service
     register_error_handlers(app)

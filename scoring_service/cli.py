@@ -15,6 +15,11 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     parser.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core)")
     parser.add_argument("--threads", type=int, default=None, help="request threads per worker (default 2)")
+    parser.add_argument("--batch-threads", type=int, default=None, metavar="N",
+                        help="ONNX Runtime threads for requests of --batch-rows records or more (default: cores; "
+                             "1: off)")
+    parser.add_argument("--batch-rows", type=int, default=256, metavar="ROWS",
+                        help="records from which a request is a batch (default 256)")
     parser.add_argument("--engine", choices=SERVE_ENGINES, default="onnx", help="scoring engine (default onnx)")
     parser.add_argument("--trust-pickles", action="store_true",
                         help="allow --engine native to unpickle model.joblib (runs code: only your own bundles)")
@@ -32,6 +37,7 @@ def config_from_args(args: argparse.Namespace) -> ServiceConfig:
     """The service configuration for parsed ``serve`` options (admin token from the environment)."""
     audit = None if args.audit_log.lower() in ("off", "none", "") else args.audit_log
     return ServiceConfig(repo=args.repo, engine=args.engine, trust_pickles=args.trust_pickles,
+                         batch_threads=args.batch_threads, batch_rows=args.batch_rows,
                          poll_interval=args.poll_interval, admin_token=os.environ.get("SCOREBRIDGE_ADMIN_TOKEN"),
                          max_records=args.max_records, max_body_bytes=int(args.max_body_mb * 1024 * 1024),
                          audit_log=audit, audit_sample=args.audit_sample)

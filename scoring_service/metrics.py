@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 # sub-millisecond buckets: one-record requests take well under a millisecond of service time
 LATENCY_BUCKETS = (0.00025, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.05, 0.1, 0.25,
@@ -39,8 +39,9 @@ class Metrics:
                               registry=r)
         self.reloads = Counter("scorebridge_model_reloads", "Registry reloads by outcome", ["outcome"],
                                registry=r)
-        self.refused = Counter("scorebridge_bundles_refused", "Bundles refused at load (integrity or "
-                               "load failure)", ["model"], registry=r)
+        # every worker sees the same repository: report the live workers' maximum, not their sum
+        self.refused = Gauge("scorebridge_bundles_refused", "Versions currently refused (sha256 mismatch or "
+                             "load failure)", ["model"], registry=r, multiprocess_mode="livemax")
         self._children: dict[tuple, tuple[Any, Any, Any]] = {}
 
     def observe(self, model: str, version: str, protocol: str, status: int, seconds: float, rows: int,

@@ -22,7 +22,8 @@ import numpy as np
 from scorebridge.bundle import Bundle, list_models, version_key
 from scorebridge.engines import Engine, load_engine
 from scorebridge.errors import ScorebridgeError
-from scorebridge.schema import InputSchema
+from scorebridge.prediction import Prediction
+from scorebridge.schema import Columns, InputSchema, rows_in
 from scoring_service.errors import ApiError
 
 log = logging.getLogger("scoring_service")
@@ -50,6 +51,8 @@ class LoadedModel:
     engine: Engine
     engine_name: str
     fingerprint: Fingerprint
+    batch_engine: Engine | None = None
+    batch_rows: int = 0
     schema: InputSchema = field(init=False)
     has_categories: bool = field(init=False)
     lock: threading.Lock | None = field(init=False)
@@ -61,20 +64,25 @@ class LoadedModel:
         # engines that are not thread safe are serialised; the fast ones are called concurrently
         object.__setattr__(self, "lock", None if self.engine.thread_safe else threading.Lock())
 
-    def predict(self, columns: Any) -> Any:
+    def predict(self, columns: Columns) -> Prediction:
+        """Score validated columns; big requests use the multi-threaded batch engine when there is one."""
+        engine = self.engine
+        if self.batch_engine is not None and rows_in(columns) >= self.batch_rows:
+            engine = self.batch_engine
         if self.lock is None:
-            return self.engine.predict_columns(columns)
+            return engine.predict_columns(columns)
         with self.lock:
-            return self.engine.predict_columns(columns)
+            return engine.predict_columns(columns)
 
     def warm_up(self) -> None:
         """Score one all-missing record so the first caller does not pay for lazy initialisation."""
         row = {f.name: np.array([np.nan]) if f.is_numeric else np.array([None], dtype=object)
                for f in self.schema.fields}
-        try:
-            self.engine.predict_columns(row)
-        except Exception:  # a model that rejects missing values still serves; warming is best effort
-            log.debug("warm-up of %s/%s skipped", self.name, self.version, exc_info=True)
+        for engine in filter(None, (self.engine, self.batch_engine)):
+            try:
+                engine.predict_columns(row)
+            except Exception:  # a model that rejects missing values still serves; warming is best effort
+                log.debug("warm-up of %s/%s skipped", self.name, self.version, exc_info=True)
 
     def describe(self) -> dict[str, Any]:
         """The version's metadata for ``GET /v1/models/{name}/versions/{v}`` (from the manifest)."""
@@ -93,7 +101,6 @@ class Snapshot:
     models: dict[str, dict[str, LoadedModel]]
     latest: dict[str, str]
     refused: dict[str, dict[str, str]]
-    loaded_at: float
 
     def get(self, name: str, version: str | None = None) -> LoadedModel:
         """The model ``name`` at ``version`` (``None`` or ``"latest"``: the newest loaded); 404 else."""
@@ -129,12 +136,15 @@ class ModelRegistry:
     """Loads a repository into engines and keeps it current (see the module docstring)."""
 
     def __init__(self, repo: Path, engine: str = "onnx", *, engine_options: dict[str, Any] | None = None,
+                 batch: tuple[dict[str, Any], int] | None = None,
                  on_reload: Callable[[ReloadReport], None] | None = None) -> None:
+        """``batch``: (engine options, minimum rows) for a second engine that scores big requests."""
         self.repo = Path(repo)
         self.engine_name = engine
         self.engine_options = engine_options or {}
+        self.batch = batch
         self.on_reload = on_reload
-        self.snapshot = Snapshot({}, {}, {}, 0.0)
+        self.snapshot = Snapshot({}, {}, {})
         # refusals remembered by fingerprint, so a broken bundle is logged once, not on every poll
         self._refused: dict[tuple[str, str], tuple[Fingerprint, str]] = {}
         self._lock = threading.Lock()
@@ -176,7 +186,7 @@ class ModelRegistry:
         for name, versions in old.models.items():
             report.removed += [f"{name}/{v}" for v in versions if v not in models.get(name, {})]
         latest = {name: max(versions, key=version_key) for name, versions in models.items()}
-        self.snapshot = Snapshot(models, latest, refused, time.time())
+        self.snapshot = Snapshot(models, latest, refused)
         if report.loaded or report.removed:
             log.info("models now serving: %s", ", ".join(f"{n}@{v}" for n, v in latest.items()) or "none")
         return report
@@ -199,6 +209,7 @@ class ModelRegistry:
         try:
             bundle = Bundle.load(path)
             engine = load_engine(bundle, self.engine_name, **self.engine_options)
+            batch_engine = load_engine(bundle, self.engine_name, **self.batch[0]) if self.batch else None
         except Exception as exc:  # any load failure refuses this bundle only, never the server
             reason = f"{type(exc).__name__}: {exc}"
             self._refused[(name, version)] = (fp, reason)
@@ -208,7 +219,8 @@ class ModelRegistry:
         self._refused.pop((name, version), None)
         report.loaded.append(key)
         log.info("loaded %s with %s", key, engine.describe())
-        model = LoadedModel(name, version, bundle, engine, self.engine_name, fp)
+        model = LoadedModel(name, version, bundle, engine, self.engine_name, fp, batch_engine,
+                            self.batch[1] if self.batch else 0)
         model.warm_up()
         return model, None
 

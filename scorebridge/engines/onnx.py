@@ -19,13 +19,14 @@ class OnnxEngine(Engine):
     """Scores ``model.onnx`` with one ONNX Runtime session.
 
     ``threads`` sets the session's intra-op threads (default 1: a serving worker per core scales
-    better than threads inside one small request, and avoids oversubscription).
+    better than threads inside one small request, and avoids oversubscription). ``spin=False`` stops
+    idle pool threads from busy-waiting between runs (a server sharing its cores with other workers).
     """
 
     name = "onnx"
     artifact = "onnx"
 
-    def __init__(self, bundle: Bundle, *, threads: int | None = 1, **_: Any) -> None:
+    def __init__(self, bundle: Bundle, *, threads: int | None = 1, spin: bool = True, **_: Any) -> None:
         super().__init__(bundle)
         try:
             import onnxruntime as ort
@@ -39,6 +40,8 @@ class OnnxEngine(Engine):
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3
+        if not spin:
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types

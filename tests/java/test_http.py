@@ -10,9 +10,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import JavaClient, assert_matches_native
 
 from scoring_service.testing import free_port, running_service
+
+from .support import JavaClient, assert_matches_native
+
+pytestmark = pytest.mark.java
 
 BUDGET_MS = 150
 SLACK_MS = 20  # the bound: the default comes back within budget + 20 ms
@@ -93,3 +96,18 @@ def test_fallback_answers_within_budget_when_service_is_too_slow(java_clients: d
 def test_fallback_answers_within_budget_when_service_is_stopped(java_clients: dict[str, JavaClient]) -> None:
     stopped = f"http://127.0.0.1:{free_port()}"  # nothing listens there: connection refused, then retries
     _assert_fallback_within_budget(java_clients["credit_risk"], stopped)
+
+
+def test_quickstart_demo_scores_both_ways_side_by_side(sample_repo: Path, service: str) -> None:
+    from scorebridge.java.demo import run
+
+    out = run(sample_repo / "credit_risk", service)
+    rows = [line.split() for line in out.splitlines() if line[:1].isdigit()]
+    assert len(rows) == 3, out
+    for row in rows:
+        half = (len(row) - 1) // 2
+        http_side, pmml_side = row[1:1 + half], row[1 + half:]
+        assert http_side[0] == pmml_side[0], out  # same label
+        for a, b in zip(http_side[1:], pmml_side[1:], strict=True):
+            assert abs(float(a.split("=")[1]) - float(b.split("=")[1])) <= 1e-5, out
+    assert "CreditRiskInput.builder()" in out and "answered the default" in out

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from scorebridge.java import toolchain
+
+pytestmark = pytest.mark.java
 
 
 def test_runtime_junit_suite_passes(tmp_path: Path) -> None:

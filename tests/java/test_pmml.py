@@ -6,7 +6,11 @@ import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from conftest import JavaClient, assert_matches_native
+import pytest
+
+from .support import JavaClient, assert_matches_native
+
+pytestmark = pytest.mark.java
 
 
 def test_pmml_plain_and_transpiled_match_native_on_every_verification_row(

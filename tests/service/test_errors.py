@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.service.conftest import json_records, verification
+from service.helpers import json_records, verification
 
 JSON = {"Content-Type": "application/json"}
 CSV = {"Content-Type": "text/csv"}

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import requests
 
-from tests.service.conftest import assert_matches_native, json_records, predictions_to_columns, verification
+from service.helpers import assert_matches_native, json_records, predictions_to_columns, verification
 
 
 def _names(repo: Path) -> list[str]:
@@ -28,14 +28,18 @@ def model(request: pytest.FixtureRequest, service_repo: Path) -> str:
 def test_json_predictions_match_native_including_missing_and_unseen(
         service: str, service_repo: Path, http: requests.Session, model: str) -> None:
     bundle, inputs, native = verification(service_repo, model)
-    # the verification set holds NaN rows, missing categories and unseen categories
-    r = http.post(f"{service}/v1/models/{model}/predict", json={"records": json_records(inputs)})
-    assert r.status_code == 200, r.text
-    body = r.json()
-    assert (body["model"], body["version"], body["engine"]) == (model, "1", "onnx")
-    assert body["request_id"] == r.headers["X-Request-ID"]
-    assert len(body["predictions"]) == len(inputs)
-    assert_matches_native(bundle, native, predictions_to_columns(bundle, body["predictions"]), "onnx")
+    # the verification set holds NaN rows, missing categories and unseen categories; sent whole it is
+    # scored by the single-threaded session, sent twice over (> --batch-rows 256) by the batch session
+    for copies in (1, 2):
+        records = json_records(inputs) * copies
+        r = http.post(f"{service}/v1/models/{model}/predict", json={"records": records})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert (body["model"], body["version"], body["engine"]) == (model, "1", "onnx")
+        assert body["request_id"] == r.headers["X-Request-ID"]
+        assert len(body["predictions"]) == len(records)
+        got = predictions_to_columns(bundle, body["predictions"])
+        assert_matches_native(bundle, pd.concat([native] * copies), got, "onnx")
 
 
 def test_pinned_version_and_latest_agree(service: str, service_repo: Path, http: requests.Session) -> None:

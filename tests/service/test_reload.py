@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from scoring_service.testing import running_service
-from tests.service.conftest import json_records, verification
+from service.helpers import json_records, verification
 
 TOKEN = "reload-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -126,7 +126,7 @@ def test_hot_reload_under_load_with_zero_failures(reload_repo: Path, sample_repo
         r = requests.post(f"{base}/v1/models/credit_risk/versions/3/predict", json=payload)
         assert r.status_code == 404 and r.json()["error"]["code"] == "version_not_found"
         metrics = requests.get(f"{base}/metrics").text
-        assert 'scorebridge_bundles_refused_total{model="credit_risk"}' in metrics
+        assert 'scorebridge_bundles_refused{model="credit_risk"} 2.0' in metrics  # versions 2 (on disk) and 3
 
 
 def test_admin_reload_needs_the_token(reload_repo: Path) -> None:

@@ -1,0 +1,224 @@
+"""Batch benchmark: local engine and Spark engine end to end vs native XGBoost ``inplace_predict``.
+
+One run over a generated partition of the credit-risk sample's inputs (10,000,000 rows by default):
+
+- **floor**: native XGBoost ``inplace_predict`` on the same rows already in memory (model.joblib's
+  preprocessing applied beforehand, untimed; only ``inplace_predict`` is timed, nthread = 2);
+- **local**: ``run_job`` with the local engine, end to end (bundle load, read, score, write,
+  commit), in a child process whose peak RSS is reported;
+- **spark**: ``run_job`` with the Spark engine in ``local[2]``, session started beforehand (its
+  start-up time is reported separately).
+
+Targets on the 2-core machine: local >= 0.5 x floor with peak RSS < 1 GiB; Spark >= 0.8 x local.
+
+Usage: ``python benchmarks/batch_bench.py [--repo DIR] [--rows 10000000] [--workdir DIR]
+[--batch-size N] [--threads 2] [--no-spark]``. ``--repo`` defaults to ``$SCOREBRIDGE_BENCH_REPO``,
+else a fresh build of the credit-risk sample. The generated partition is cached in ``--workdir``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+MODEL = "credit_risk"
+DS = "2026-11-21"
+CHUNK = 1_000_000
+TARGETS = {"local_vs_floor": 0.5, "spark_vs_local": 0.8, "local_rss_mib": 1024}
+
+
+def generate(bundle_dir: Path, partition: Path, rows: int, seed: int = 0) -> None:
+    """Write ``rows`` rows resampled from the verification inputs (numeric columns jittered) + ``user_id``."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from scorebridge.bundle import Bundle
+
+    bundle = Bundle.load(bundle_dir, verify=False)
+    base = bundle.read_verification()[bundle.schema.names].reset_index(drop=True)
+    numeric = [f.name for f in bundle.schema.fields if f.is_numeric and f.dtype == "float64"]
+    rng = np.random.default_rng(seed)
+    tmp = partition.with_name(partition.name + ".generating")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for i, start in enumerate(range(0, rows, CHUNK)):
+        n = min(CHUNK, rows - start)
+        frame = base.iloc[rng.integers(0, len(base), n)].reset_index(drop=True)
+        for col in numeric:  # distinct values, so the data does not compress unrealistically well
+            frame[col] = frame[col] * rng.uniform(0.98, 1.02, n)
+        frame.insert(0, "user_id", np.arange(start, start + n, dtype=np.int64))
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp / f"part-{i:05d}.parquet",
+                       row_group_size=256 * 1024)
+    (tmp / "_SUCCESS").touch()
+    shutil.rmtree(partition, ignore_errors=True)
+    os.replace(tmp, partition)
+
+
+def child_floor(bundle_dir: Path, partition: Path) -> dict:
+    """Time native ``inplace_predict`` on the preprocessed rows in memory (nthread = 2)."""
+    import numpy as np
+    import pyarrow.dataset as pads
+
+    from scorebridge.bundle import Bundle
+    from scorebridge.engines.native import load_pickle
+
+    bundle = Bundle.load(bundle_dir, verify=False)
+    pipeline = load_pickle(bundle.artifact_path("native"))
+    pre, model = pipeline[:-1], pipeline[-1]
+    parts = []
+    for batch in pads.dataset(partition).to_batches(columns=bundle.schema.names, batch_size=CHUNK):
+        frame = bundle.schema.to_frame(bundle.schema.from_arrow(batch))
+        parts.append(np.asarray(pre.transform(frame), dtype=np.float32))
+    features = np.ascontiguousarray(np.vstack(parts))
+    del parts
+    booster = model.get_booster()
+    booster.set_param({"nthread": 2})
+    booster.inplace_predict(features[:100_000])  # warm-up
+    start = time.perf_counter()
+    scores = booster.inplace_predict(features)
+    seconds = time.perf_counter() - start
+    return {"rows": int(len(scores)), "seconds": seconds}
+
+
+def child_run(job: Path, spark_master: str | None) -> dict:
+    """Time ``run_job`` end to end; report this process's peak RSS."""
+    from batch_jobs.runner import run_job
+    from batch_jobs.spec import load_job
+
+    spec = load_job(job)
+    startup = None
+    if spark_master:
+        from batch_jobs.spark import get_session
+
+        start = time.perf_counter()
+        get_session(spec)
+        startup = time.perf_counter() - start
+    start = time.perf_counter()
+    result = run_job(spec, DS, tty=False)
+    seconds = time.perf_counter() - start
+    return {"rows": result.rows, "seconds": seconds, "startup": startup,
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "psi": result.record["summary"].get("psi_max")}
+
+
+def run_child(*args: str) -> dict:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.run([sys.executable, __file__, "--child", *args], env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr)
+        raise SystemExit(f"child {args[0]} failed ({proc.returncode})")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def write_bench_job(workdir: Path, bundle_dir: Path, engine: str, batch_size: int, threads: int) -> Path:
+    spark = '\n[spark]\nmaster = "local[2]"\nmax_records_per_batch = 65536\n' \
+            '[spark.conf]\n"spark.ui.showConsoleProgress" = "false"\n"spark.driver.memory" = "2g"\n' \
+        if engine == "spark" else ""
+    job = workdir / f"bench_{engine}.toml"
+    job.write_text(f"""name = "bench_{engine}"
+model = "{bundle_dir}"
+engine = "{engine}"
+state_dir = ".state_{engine}"
+
+[input]
+path = "features/dt={{ds}}"
+
+[output]
+path = "scores_{engine}"
+keep_columns = ["user_id"]
+
+[local]
+batch_size = {batch_size}
+threads = {threads}
+{spark}""")
+    return job
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repo", type=Path, default=os.environ.get("SCOREBRIDGE_BENCH_REPO"),
+                        help="model repository holding credit_risk (default: build it)")
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "scorebridge-batch-bench")
+    parser.add_argument("--batch-size", type=int, default=131072, help="local engine record batch (rows)")
+    parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime intra-op threads (local engine)")
+    parser.add_argument("--no-spark", action="store_true")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.child:
+        kind, *rest = args.child
+        result = child_floor(Path(rest[0]), Path(rest[1])) if kind == "floor" else \
+            child_run(Path(rest[0]), rest[1] if len(rest) > 1 else None)
+        print(json.dumps(result))
+        return 0
+
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    repo = args.repo
+    if repo is None:
+        from sample_models import build_all
+
+        repo = args.workdir / "models"
+        if not (repo / MODEL).is_dir():
+            print(f"building the {MODEL} sample into {repo} ...", file=sys.stderr)
+            build_all(repo, (MODEL,))
+    from scorebridge.bundle import Bundle
+
+    bundle = Bundle.load(Path(repo) / MODEL)
+    partition = args.workdir / "features" / f"dt={DS}"
+    stamp = partition / "_BENCH.json"
+    key = {"rows": args.rows, "model": bundle.manifest["artifacts"]["onnx"]["sha256"]}
+    if not stamp.exists() or json.loads(stamp.read_text()) != key:
+        print(f"generating {args.rows:,} rows into {partition} ...", file=sys.stderr)
+        start = time.perf_counter()
+        generate(bundle.path, partition, args.rows)
+        stamp.write_text(json.dumps(key))
+        print(f"  {time.perf_counter() - start:.1f}s", file=sys.stderr)
+
+    print("timing native inplace_predict (floor) ...", file=sys.stderr)
+    floor = run_child("floor", str(bundle.path), str(partition))
+    print("timing the local engine ...", file=sys.stderr)
+    local = run_child("run", str(write_bench_job(args.workdir, bundle.path, "local", args.batch_size, args.threads)))
+    spark = None
+    if not args.no_spark:
+        print("timing the Spark engine (local[2]) ...", file=sys.stderr)
+        spark = run_child("run", str(write_bench_job(args.workdir, bundle.path, "spark", args.batch_size,
+                                                     args.threads)), "local[2]")
+
+    rate = {name: r["rows"] / r["seconds"] for name, r in (("floor", floor), ("local", local), ("spark", spark)) if r}
+    load = os.getloadavg()[0]
+    print(f"\nbatch benchmark: {bundle}, {args.rows:,} rows, {os.cpu_count()} cores, "
+          f"local batch {args.batch_size:,} rows, ORT threads {args.threads}, load average {load:.1f}")
+    header = f"{'path':<40} {'seconds':>8} {'rows/s':>11}  {'ratio':<22} {'target':<9} {'peak RSS':>10}"
+    print(header)
+    print("-" * len(header))
+    print(f"{'native XGBoost inplace_predict (floor)':<40} {floor['seconds']:>8.2f} {rate['floor']:>11,.0f}  "
+          f"{'1.00':<22} {'':<9} {'':>10}")
+    lr = rate["local"] / rate["floor"]
+    ok_local = lr >= TARGETS["local_vs_floor"] and local["peak_rss_mib"] < TARGETS["local_rss_mib"]
+    print(f"{'local engine, end to end':<40} {local['seconds']:>8.2f} {rate['local']:>11,.0f}  "
+          f"{f'local/floor {lr:.2f}':<22} {'>= 0.50':<9} {local['peak_rss_mib']:>6.0f} MiB  "
+          f"{'ok' if ok_local else 'MISSED'}")
+    if spark:
+        sr = rate["spark"] / rate["local"]
+        print(f"{'spark engine local[2], end to end':<40} {spark['seconds']:>8.2f} {rate['spark']:>11,.0f}  "
+              f"{f'spark/local {sr:.2f}':<22} {'>= 0.80':<9} {'':>10}  {'ok' if sr >= TARGETS['spark_vs_local'] else 'MISSED'}")
+        print(f"  (Spark session start-up, not included above: {spark['startup']:.1f}s)")
+    print(f"  peak RSS target < {TARGETS['local_rss_mib']} MiB for the local engine; PSI of the run {local['psi']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

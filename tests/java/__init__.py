@@ -1,0 +1,1 @@
+"""Tests of the Java client: runtime (JUnit), generator, PMML and HTTP paths, fallback."""
