@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -143,12 +145,55 @@ class RotatingParquetWriter:
         self.close_file()
 
 
+class ScoringPool:
+    """Scores batches on ``workers`` threads, each with its own engine, yielding results in input order.
+
+    Whole batches in parallel on single-threaded engines beat one engine with intra-op threads:
+    ONNX Runtime's tree ensembles spend ~12% more CPU per row when one batch is split across two
+    threads, and the native pipeline's preprocessing is single-threaded anyway.
+    """
+
+    def __init__(self, make_engine: Callable[[], Any], workers: int) -> None:
+        self.engines: queue.SimpleQueue = queue.SimpleQueue()
+        self.described = ""
+        for _ in range(workers):
+            engine = make_engine()
+            self.described = engine.describe()
+            self.engines.put(engine)
+        self.workers = workers
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="batch-score")
+
+    def _score(self, fn: Callable[[Any, T], Any], item: T) -> Any:
+        engine = self.engines.get()
+        try:
+            return fn(engine, item)
+        finally:
+            self.engines.put(engine)
+
+    def map(self, fn: Callable[[Any, T], Any], items: Iterable[T]) -> Iterator[Any]:
+        """``fn(engine, item)`` for each item, at most ``workers + 1`` in flight, in order."""
+        pending: deque[Future] = deque()
+        try:
+            for item in items:
+                pending.append(self.pool.submit(self._score, fn, item))
+                if len(pending) > self.workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+        while not self.engines.empty():
+            self.engines.get().close()
+
+
 def run_local(ctx: RunContext) -> dict[str, Any]:
     """Score ``ctx.input_path`` into Parquet files in ``ctx.stage``; returns rows, files and engine details."""
     spec, bundle, summary = ctx.spec, ctx.bundle, ctx.summary
     source = str(ctx.input_path)
-    # no spinning: idle ORT pool threads would burn the cores the reader and writer need
-    engine = load_engine(bundle, "onnx", threads=spec.local.threads, spin=False)
     dataset = open_input(spec.input, ctx.input_path, bundle)
     keep = spec.output.keep_columns
     schema = output_schema(bundle, dataset.schema, keep, source)
@@ -156,21 +201,27 @@ def run_local(ctx: RunContext) -> dict[str, Any]:
     missing = [c for c in columns if c not in dataset.schema.names]
     if missing:
         raise BatchError(f"input {source} lacks column(s) {', '.join(map(repr, missing))} the model needs")
+    # spin=False: idle ORT pool threads would burn the cores the reader and writer need
+    scorers = ScoringPool(lambda: load_engine(bundle, spec.local.runtime, threads=1, spin=False,
+                                              trust_pickles=spec.local.trust_pickles), spec.local.threads)
     total = dataset.count_rows() if spec.input.format == "parquet" else None
     progress = Progress(ctx.label, total, tty=ctx.tty)
     batches = dataset.to_batches(columns=columns, batch_size=spec.local.batch_size,
                                  batch_readahead=2, fragment_readahead=1, use_threads=True)
     # validation and Arrow -> NumPy conversion run in the reader thread, overlapping the scoring
     prepared = ((b, to_model_columns(bundle, b, source)) for b in batches if b.num_rows)
+
+    def score(engine: Any, item: tuple[pa.RecordBatch, Any]) -> tuple[pa.RecordBatch, dict[str, Any]]:
+        return score_columns(engine, item[0], item[1], schema, keep)
+
     writer = RotatingParquetWriter(ctx.stage, schema)
     rows_in = 0
     try:
-        for batch, model_columns in background(prepared, ctx.cancel):
-            out, outputs = score_columns(engine, batch, model_columns, schema, keep)
+        for out, outputs in scorers.map(score, background(prepared, ctx.cancel)):
             summary.update(outputs)
             writer.write(out)
-            rows_in += batch.num_rows
-            progress.advance(batch.num_rows)
+            rows_in += out.num_rows
+            progress.advance(out.num_rows)
             if ctx.on_batch is not None:
                 ctx.on_batch(rows_in)
         writer.finish()
@@ -178,8 +229,8 @@ def run_local(ctx: RunContext) -> dict[str, Any]:
         writer.abort()
         raise
     finally:
-        engine.close()
+        scorers.close()
     progress.close()
     return {"rows_in": rows_in, "rows_out": writer.rows, "files": writer.files,
-            "scoring": f"{engine.describe()}, {spec.local.threads} intra-op threads, "
+            "scoring": f"{scorers.described}, {spec.local.threads} batches in parallel, "
                        f"batches of {spec.local.batch_size:,} rows"}

@@ -23,6 +23,7 @@ from batch_jobs.errors import JobSpecError
 
 ENGINES = ("local", "spark")
 FORMATS = ("parquet", "csv")
+RUNTIMES = ("onnx", "native", "pmml")
 PARTITION_KEY = "dt"
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
@@ -38,7 +39,7 @@ _TABLES = {
     "output": {"path": REQUIRED, "keep_columns": [], "hive_table": None},
     "schedule": {"cron": REQUIRED, "timezone": "UTC", "lag_days": 1, "retries": 0, "retry_delay": "5m",
                  "misfire_grace": "1d"},
-    "local": {"batch_size": 131072, "threads": 2},
+    "local": {"batch_size": 131072, "threads": 2, "runtime": "onnx", "trust_pickles": False},
     "spark": {"master": None, "conf": {}, "max_records_per_batch": 65536},
 }
 _NO_SCHEDULE_DEFAULTS = {"cron": None}
@@ -116,7 +117,9 @@ class LocalSpec:
     """``[local]``: tuning of the embedded engine."""
 
     batch_size: int
-    threads: int
+    threads: int  # batches scored at once, each by its own single-threaded engine
+    runtime: str  # the bundle engine: onnx (default), native (needs trust_pickles) or pmml
+    trust_pickles: bool
 
 
 @dataclass(frozen=True)
@@ -261,7 +264,15 @@ def load_job(path: str | os.PathLike[str], *, check_model: bool = True) -> JobSp
     schedule_spec = _schedule(source, doc)
 
     loc = _Reader(source, _table(source, doc, "local"), "local.", _TABLES["local"])
-    local_spec = LocalSpec(batch_size=loc.count("batch_size", 1), threads=loc.count("threads", 1))
+    runtime = loc.get("runtime", str, "\"onnx\", \"native\" or \"pmml\"")
+    if runtime not in RUNTIMES:
+        raise loc.fail("runtime", f"unknown runtime {runtime!r}: choose one of {', '.join(RUNTIMES)}")
+    trust = loc.get("trust_pickles", bool, "true or false")
+    if runtime == "native" and not trust:
+        raise loc.fail("runtime", "the native runtime unpickles model.joblib, which executes code: set "
+                                  "local.trust_pickles = true only for bundles you built")
+    local_spec = LocalSpec(batch_size=loc.count("batch_size", 1), threads=loc.count("threads", 1),
+                           runtime=runtime, trust_pickles=trust)
 
     spk = _Reader(source, _table(source, doc, "spark"), "spark.", _TABLES["spark"])
     conf = spk.get("conf", dict, "a table of Spark settings")

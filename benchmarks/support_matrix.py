@@ -58,7 +58,8 @@ def measure(repo: Path) -> tuple[list[str], list[str], float, dict[str, str]]:
     for i, case in enumerate(cases()):
         pipeline, sample = train(case)
         bundle = export_bundle(pipeline, sample, name=f"case{i}", repo=repo, target="y")
-        matrix.append(_row([case.estimator, case.composition, case.wrapper, case.steps], bundle))
+        steps = case.steps.replace("|", "\\|")  # a literal pipe would split the markdown cell
+        matrix.append(_row([case.estimator, case.composition, case.wrapper, steps], bundle))
         print(f"{case.id}: done", file=sys.stderr, flush=True)
     from sample_models import build_all
 

@@ -188,6 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("sklearn_pandas").setLevel(logging.WARNING)  # logs every transform at INFO
     try:
         return int(args.func(args) or 0)
     except ScorebridgeError as exc:

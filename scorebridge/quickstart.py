@@ -11,7 +11,7 @@ import json
 import shutil
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
@@ -56,8 +56,11 @@ def run(workdir: Path, skip: set[str] | None = None) -> int:
     print(f"{len(scored)} rows -> {out}")
     print(scored.head(5).to_string(index=False))
 
-    service = _optional("scoring_service.testing", "running_service") if "service" not in skip else None
-    context = service(repo, engine="onnx", workers=1) if service else nullcontext(None)
+    from batch_jobs.demo import run_demo
+    from scorebridge.java.demo import run as java_demo
+    from scoring_service.testing import running_service
+
+    context = running_service(repo, engine="onnx", workers=1) if "service" not in skip else nullcontext(None)
     with context as base_url:
         if base_url:
             _stage("3. serve the models over HTTP and score one record")
@@ -69,24 +72,34 @@ def run(workdir: Path, skip: set[str] | None = None) -> int:
                 answer = json.load(resp)
             print(f"POST {base_url}/v1/models/credit_risk/predict")
             print(json.dumps(answer, indent=2))
-        elif "service" not in skip:
-            print("\n(service stage unavailable: scoring_service is not installed)")
 
-        java_demo = _optional("scorebridge.java.demo", "run") if "java" not in skip else None
-        if java_demo and base_url:
+        if base_url and "java" not in skip:
             _stage("4. Java: generated typed client, over HTTP and in-process PMML")
             with _timed():
                 print(java_demo(credit.path, base_url))
 
-    batch_demo = _optional("batch_jobs.demo", "run") if "batch" not in skip else None
-    if batch_demo:
+    if "batch" not in skip:
         _stage("5. T+1 batch job over a sample partition")
         with _timed():
-            print(batch_demo(workdir / "batch", credit.path))
+            partition = Path(run_demo(workdir / "batch", credit.path))
+        _show_partition(partition)
 
     _stage("done")
     print(f"everything the demo wrote is under {workdir.resolve()}")
     return 0
+
+
+def _show_partition(partition: Path) -> None:
+    """List an output partition and show its first rows and run record."""
+    import pandas as pd
+
+    print(f"output partition: {partition}")
+    for path in sorted(partition.iterdir()):
+        print(f"   {path.name:<28} {path.stat().st_size:>10,} bytes")
+    print(pd.read_parquet(partition).head(3).to_string(index=False))
+    record = json.loads((partition / "_RUN.json").read_text()) if (partition / "_RUN.json").is_file() else {}
+    keys = ("job", "ds", "rows_in", "rows_out", "engine", "duration_s")
+    print("_RUN.json:", json.dumps({k: record[k] for k in keys if k in record}))
 
 
 def _json_value(value: object) -> object:
@@ -94,12 +107,3 @@ def _json_value(value: object) -> object:
     if value is None or (isinstance(value, float) and value != value):
         return None
     return value.item() if hasattr(value, "item") else value
-
-
-def _optional(module: str, attr: str) -> Callable | None:
-    import importlib
-
-    try:
-        return getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError):
-        return None

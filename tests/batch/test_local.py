@@ -177,6 +177,17 @@ def test_other_tasks(tmp_path, write_job, sample_repo, model):
     assert sorted(scores) == sorted(expected) and all("psi" in s for s in scores.values())
 
 
+def test_native_runtime_with_parallel_batches(tmp_path, partition, write_job, credit_bundle):
+    partition()
+    spec = load_job(write_job(job_doc(credit_bundle.path, local={"runtime": "native", "trust_pickles": True,
+                                                                 "threads": 2, "batch_size": 40})))
+    result = run_job(spec, DS, tty=False)
+    assert result.record["scoring"].startswith("scikit-learn") and "2 batches in parallel" in result.record["scoring"]
+    out = pq.read_table(result.partition).to_pandas()
+    assert out["user_id"].tolist() == sorted(out["user_id"])  # batches scored in parallel, written in order
+    assert_matches_native(out, credit_bundle)
+
+
 def test_bad_input_columns(tmp_path, partition, write_job, credit_bundle):
     partition()
     spec = load_job(write_job(job_doc(credit_bundle.path, output={"keep_columns": ["customer_id"]})))

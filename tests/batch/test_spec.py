@@ -54,6 +54,9 @@ def test_default_ds_is_today_in_the_job_zone_minus_the_lag(tmp_path, sample_repo
     ({"output": {"hive_table": "db.scores"}}, "output.hive_table"),  # Hive needs the Spark engine
     ({"model": None}, "model"),
     ({"name": "nightly job"}, "name"),
+    ({"local": {"runtime": "native"}}, "local.runtime"),  # unpickling needs explicit trust
+    ({"local": {"runtime": "tensorflow"}}, "local.runtime"),
+    ({"local": {"threads": 0}}, "local.threads"),
 ])
 def test_bad_job_file_names_the_key(sample_repo, write_job, tables, key):
     path = write_job(job_doc(sample_repo / "credit_risk", **tables))
