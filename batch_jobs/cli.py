@@ -13,11 +13,15 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scorebridge.errors import ScorebridgeError
 
+if TYPE_CHECKING:
+    from batch_jobs.runner import RunResult
 
-def _describe(result) -> str:  # noqa: ANN001 - a runner.RunResult
+
+def _describe(result: RunResult) -> str:
     summary = result.record["summary"]
     drift = f", PSI {summary['psi_max']:.3f} ({summary['drift']})" if "psi_max" in summary else ""
     return (f"{result.job} dt={result.ds}: {result.rows:,} rows scored in {result.duration:.1f}s{drift} "

@@ -1,9 +1,10 @@
-"""The local engine: stream the input partition with ``pyarrow.dataset``, score with ONNX Runtime,
-write Parquet with pyarrow, in bounded memory.
+"""The local engine: stream the input partition with ``pyarrow.dataset``, score with the bundle's
+engine (ONNX Runtime by default), write Parquet with pyarrow, in bounded memory.
 
-Reading (Parquet decode), scoring and writing (encode + compress) run in three stages connected by
-small bounded queues, so the two cores overlap I/O with scoring while at most a few batches are in
-memory, whatever the partition size. pyarrow and ONNX Runtime release the GIL in their native work.
+Reading (Parquet decode + validation), scoring (``local.threads`` batches at once) and writing
+(encode + compress) run in stages connected by small bounded queues, so the cores overlap I/O with
+scoring while only a few batches are in memory, whatever the partition size. pyarrow and ONNX
+Runtime release the GIL in their native work.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
@@ -38,7 +40,7 @@ def open_input(spec: InputSpec, path: Path, bundle: Bundle) -> pads.Dataset:
     """The input partition as a dataset; CSV columns get the model's types (strings stay strings)."""
     if spec.format == "csv":
         types = {f.name: (pa.float64() if f.is_numeric else pa.string()) for f in bundle.schema.fields}
-        fmt: Any = pads.CsvFileFormat(convert_options=pa.csv.ConvertOptions(column_types=types))
+        fmt: Any = pads.CsvFileFormat(convert_options=pacsv.ConvertOptions(column_types=types))
     else:
         fmt = "parquet"
     try:

@@ -119,7 +119,23 @@ def _spark_type(arrow_type: pa.DataType) -> Any:
     return T.StringType()
 
 
+def _balance_splits(spark: Any, ctx: RunContext) -> None:
+    """Aim for ~4 input splits per core unless the job sets ``spark.sql.files.maxPartitionBytes``.
+
+    Spark's default (128 MB) packs a few-hundred-MB partition into a handful of unequal tasks; on a
+    small cluster the last big task then runs alone while the other cores idle.
+    """
+    key = "spark.sql.files.maxPartitionBytes"
+    if key in ctx.spec.spark.conf or not ctx.input_path.exists():
+        return
+    files = [ctx.input_path] if ctx.input_path.is_file() else list(ctx.input_path.rglob("*"))
+    total = sum(p.stat().st_size for p in files if p.is_file())
+    per_split = total // max(4 * spark.sparkContext.defaultParallelism, 1)
+    spark.conf.set(key, str(min(max(per_split, 4 << 20), 128 << 20)))
+
+
 def _read_input(spark: Any, ctx: RunContext) -> Any:
+    _balance_splits(spark, ctx)
     reader = spark.read
     if ctx.spec.input.format == "csv":
         reader = reader.option("header", True).option("inferSchema", True).format("csv")

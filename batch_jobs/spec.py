@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,10 +39,9 @@ _TABLES = {
     "output": {"path": REQUIRED, "keep_columns": [], "hive_table": None},
     "schedule": {"cron": REQUIRED, "timezone": "UTC", "lag_days": 1, "retries": 0, "retry_delay": "5m",
                  "misfire_grace": "1d"},
-    "local": {"batch_size": 131072, "threads": 2, "runtime": "onnx", "trust_pickles": False},
+    "local": {"batch_size": 32768, "threads": 2, "runtime": "onnx", "trust_pickles": False},
     "spark": {"master": None, "conf": {}, "max_records_per_batch": 65536},
 }
-_NO_SCHEDULE_DEFAULTS = {"cron": None}
 
 
 def parse_duration(text: Any, key: str, source: Path) -> float:
@@ -145,7 +144,6 @@ class JobSpec:
     spark: SparkSpec
     state_dir: Path
     source: Path
-    raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
     def default_ds(self) -> str:
         return self.schedule.ds_for()
@@ -284,7 +282,7 @@ def load_job(path: str | os.PathLike[str], *, check_model: bool = True) -> JobSp
 
     return JobSpec(name=name, model=model, engine=engine, input=input_spec, output=output_spec,
                    schedule=schedule_spec, local=local_spec, spark=spark_spec,
-                   state_dir=Path(top.path("state_dir")), source=source, raw=doc)
+                   state_dir=Path(top.path("state_dir")), source=source)
 
 
 def _model_ref(top: _Reader, check: bool) -> str:
@@ -306,14 +304,13 @@ def _model_ref(top: _Reader, check: bool) -> str:
 
 def _schedule(source: Path, doc: dict[str, Any]) -> ScheduleSpec:
     sch = _Reader(source, _table(source, doc, "schedule"), "schedule.", _TABLES["schedule"])
-    if "schedule" not in doc:  # a job without [schedule] can still be run by hand or backfilled
-        sch.allowed = {**sch.allowed, **_NO_SCHEDULE_DEFAULTS}
     tz_name = sch.get("timezone", str, "an IANA time zone such as \"Asia/Shanghai\"")
     try:
         tz = ZoneInfo(tz_name)
     except (ZoneInfoNotFoundError, ValueError):
         raise sch.fail("timezone", f"unknown time zone {tz_name!r}: use an IANA name such as "
                                    "\"Asia/Shanghai\" or \"UTC\"") from None
+    # a job without [schedule] can still be run by hand or backfilled; with one, cron is required
     cron = sch.get("cron", str, "a crontab expression such as \"0 5 * * *\"") if "schedule" in doc else None
     if cron is not None:
         from batch_jobs.triggers import cron_trigger

@@ -22,6 +22,7 @@ from .conftest import DS, job_doc
 from .test_local import assert_matches_native, visible
 
 pytest.importorskip("pyspark")
+pytestmark = pytest.mark.spark
 
 
 @pytest.fixture(scope="module")

@@ -114,3 +114,12 @@ def test_crontab_weekdays_count_from_sunday():
 def test_render_helper_round_trips(tmp_path):
     text = render_toml(job_doc("m", spark={"conf": {"spark.sql.shuffle.partitions": 2}}))
     assert '[spark.conf]\n"spark.sql.shuffle.partitions" = 2' in text
+
+
+def test_schedule_table_is_optional_but_needs_cron(sample_repo, write_job):
+    spec = load_job(write_job(job_doc(sample_repo / "credit_risk", schedule=None)))
+    assert spec.schedule.cron is None and spec.schedule.lag_days == 1 and spec.schedule.timezone == "UTC"
+    doc = job_doc(sample_repo / "credit_risk")
+    del doc["schedule"]["cron"]
+    with pytest.raises(JobSpecError, match=r"job\.toml: schedule\.cron: required key is missing"):
+        load_job(write_job(doc))
