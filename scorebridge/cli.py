@@ -50,14 +50,20 @@ def read_table(path: str | os.PathLike[str], schema: Any = None):
     raise CliError(f"{path}: unknown file type {suffix or '(none)'}; use .parquet or .csv")
 
 
-def write_table(frame: Any, path: str | os.PathLike[str]) -> Path:
-    """Write a DataFrame as ``.parquet`` or ``.csv``, atomically (temporary file, then rename)."""
+def check_output_path(path: str | os.PathLike[str]) -> Path:
+    """Refuse an output path that cannot be written as a table, before any work is done."""
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in (".parquet", ".pq", ".csv"):
-        raise CliError(f"{path}: unknown output type {suffix or '(none)'}; use .parquet or .csv")
+    if path.suffix.lower() not in (".parquet", ".pq", ".csv"):
+        raise CliError(f"{path}: unknown output type {path.suffix or '(none)'}; use .parquet or .csv")
     if not path.parent.is_dir():
         raise CliError(f"{path.parent}: output directory does not exist")
+    return path
+
+
+def write_table(frame: Any, path: str | os.PathLike[str]) -> Path:
+    """Write a DataFrame as ``.parquet`` or ``.csv``, atomically (temporary file, then rename)."""
+    path = check_output_path(path)
+    suffix = path.suffix.lower()
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         if suffix == ".csv":
@@ -111,6 +117,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from scorebridge.bundle import Bundle
     from scorebridge.engines import load_engine
 
+    check_output_path(args.output)
     bundle = Bundle.load(args.bundle)
     data = read_table(args.input, bundle.schema)
     keep = [c.strip() for c in args.keep.split(",")] if args.keep else []
