@@ -11,7 +11,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -92,7 +92,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(header)
     print("-" * len(header))
     for run in runs:
-        started = datetime.fromtimestamp(run["started_at"], timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        started = datetime.fromtimestamp(run["started_at"], UTC).strftime("%Y-%m-%d %H:%M:%S")
         secs = f"{run['finished_at'] - run['started_at']:.1f}" if run["finished_at"] else "-"
         rows = f"{run['rows_out']:,}" if run["rows_out"] is not None else "-"
         detail = run["message"] or ""

@@ -61,12 +61,13 @@ def get_session(spec: JobSpec) -> Any:
 
 
 def _engine_for(bundle_dir: str) -> tuple[Bundle, Any]:
-    """Load the bundle's ONNX Runtime session once per Python worker process."""
+    """Load the bundle's engine once per Python worker process."""
     if bundle_dir not in _ENGINES:
         from scorebridge.engines import load_engine
 
         bundle = Bundle.load(bundle_dir, verify=False)
-        _ENGINES[bundle_dir] = (bundle, load_engine(bundle, "onnx", threads=1))
+        # "auto": the XGBoost fast path when this worker has XGBoost, else ONNX Runtime
+        _ENGINES[bundle_dir] = (bundle, load_engine(bundle, "auto", threads=1))
     return _ENGINES[bundle_dir]
 
 
@@ -221,7 +222,7 @@ def run_spark(ctx: RunContext) -> dict[str, Any]:
                             for name in batch.schema.names})
     rows_out = written.count_rows()
     return {"rows_in": int(counter.value), "rows_out": rows_out, "files": files,
-            "scoring": f"spark {spark.version} ({sc.master}), onnxruntime per task, "
+            "scoring": f"spark {spark.version} ({sc.master}), one engine per task (auto), "
                        f"Arrow batches of {spec.spark.max_records_per_batch:,} rows"}
 
 

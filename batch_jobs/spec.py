@@ -11,19 +11,18 @@ from __future__ import annotations
 import os
 import re
 import string
+import tomllib
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import tomllib
-
 from batch_jobs.errors import JobSpecError
 
 ENGINES = ("local", "spark")
 FORMATS = ("parquet", "csv")
-RUNTIMES = ("onnx", "native", "pmml")
+RUNTIMES = ("auto", "onnx", "xgboost", "native", "pmml")
 PARTITION_KEY = "dt"
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
@@ -39,7 +38,7 @@ _TABLES = {
     "output": {"path": REQUIRED, "keep_columns": [], "hive_table": None},
     "schedule": {"cron": REQUIRED, "timezone": "UTC", "lag_days": 1, "retries": 0, "retry_delay": "5m",
                  "misfire_grace": "1d"},
-    "local": {"batch_size": 32768, "threads": 2, "runtime": "onnx", "trust_pickles": False},
+    "local": {"batch_size": 32768, "threads": 2, "runtime": "auto", "trust_pickles": False},
     "spark": {"master": None, "conf": {}, "max_records_per_batch": 65536},
 }
 
@@ -117,7 +116,7 @@ class LocalSpec:
 
     batch_size: int
     threads: int  # batches scored at once, each by its own single-threaded engine
-    runtime: str  # the bundle engine: onnx (default), native (needs trust_pickles) or pmml
+    runtime: str  # the bundle engine: auto (default: xgboost fast path, else onnx), onnx, xgboost, native, pmml
     trust_pickles: bool
 
 
@@ -262,7 +261,7 @@ def load_job(path: str | os.PathLike[str], *, check_model: bool = True) -> JobSp
     schedule_spec = _schedule(source, doc)
 
     loc = _Reader(source, _table(source, doc, "local"), "local.", _TABLES["local"])
-    runtime = loc.get("runtime", str, "\"onnx\", \"native\" or \"pmml\"")
+    runtime = loc.get("runtime", str, "\"auto\", \"onnx\", \"xgboost\", \"native\" or \"pmml\"")
     if runtime not in RUNTIMES:
         raise loc.fail("runtime", f"unknown runtime {runtime!r}: choose one of {', '.join(RUNTIMES)}")
     trust = loc.get("trust_pickles", bool, "true or false")

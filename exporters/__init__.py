@@ -85,10 +85,14 @@ def export_bundle(pipeline: Any, sample: pd.DataFrame, *, name: str, repo: str |
         if "onnx" in formats:
             manifest["onnx"] = onnx.convert(pipeline, info, tmp / "model.onnx")
             artifacts["onnx"] = artifact_entry(tmp / "model.onnx")
+            fast = onnx.convert_xgboost_fast_path(pipeline, info, tmp / "preprocess.onnx", tmp / "model.ubj")
+            if fast:
+                manifest["xgboost"] = fast
+                artifacts["xgboost_preprocess"] = artifact_entry(tmp / "preprocess.onnx")
+                artifacts["xgboost_booster"] = artifact_entry(tmp / "model.ubj")
         write_manifest(tmp, manifest)
         staged = Bundle.load(tmp)
-        engines = [f for f in formats] + (["pypmml"] if "pmml" in formats else [])
-        manifest["fidelity"] = measure(staged, verify, native, tol, engines)
+        manifest["fidelity"] = measure(staged, verify, native, tol, engines_for(staged))
         write_manifest(tmp, manifest)
         failed = [k for k, r in manifest["fidelity"].items() if r.get("gating") and not r["passed"]]
         if failed:
@@ -135,11 +139,18 @@ def verify_bundle(ref: str | Path, data: pd.DataFrame, *, trust_pickles: bool = 
         native = fidelity.prediction_from_native_columns(data, bundle.task, bundle.classes)
     else:
         native = load_engine(bundle, "native", trust_pickles=trust_pickles).predict(data)
-    if engines is None:
-        engines = [k for k in ("pmml", "onnx") if bundle.has_artifact(k)]
-        if bundle.has_artifact("pmml"):
-            engines.append("pypmml")
-    return measure(bundle, data, native, tol, engines)
+    return measure(bundle, data, native, tol, engines or engines_for(bundle))
+
+
+def engines_for(bundle: Bundle) -> list[str]:
+    """The engines a bundle's artifacts are measured with: JPMML and pypmml for PMML, ONNX Runtime
+    for ONNX, and the XGBoost fast path where the bundle carries it."""
+    engines = [k for k in ("pmml", "onnx") if bundle.has_artifact(k)]
+    if bundle.has_artifact("xgboost_booster"):
+        engines.append("xgboost")
+    if bundle.has_artifact("pmml"):
+        engines.append("pypmml")
+    return engines
 
 
 def _export_pmml(pipeline: Any, info: PipelineInfo, path: Path, verify: pd.DataFrame, native: Prediction,
@@ -204,7 +215,7 @@ def _manifest(info: PipelineInfo, name: str, version: str, tol: float) -> dict[s
         "format_version": 1,
         "name": name,
         "version": version,
-        "created_at": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        "created_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
         "task": info.task,
         "target": info.target,
         "classes": info.classes,

@@ -33,7 +33,7 @@ DEFAULT_TOLERANCE = {
     "lightgbm": 2e-6,
 }
 UNSEEN_PREFIX = "__unseen__"
-GATING = ("pmml", "onnx")
+GATING = ("pmml", "onnx", "xgboost")
 
 
 def default_tolerance(family: str) -> float:
@@ -118,13 +118,13 @@ def compare(artifact: Prediction, native: Prediction, tolerance: float) -> dict[
 
 def format_table(fidelity: dict[str, dict[str, Any]], title: str = "") -> str:
     """A fixed-width text table of fidelity reports (one row per artifact/evaluator)."""
-    header = (f"{'artifact':<8} {'evaluator':<24} {'rows':>5} {'max_abs_diff':>12} {'max_rel_diff':>12} "
+    header = (f"{'artifact':<8} {'evaluator':<30} {'rows':>5} {'max_abs_diff':>12} {'max_rel_diff':>12} "
               f"{'labels':>8} {'tolerance':>9} result")
     lines = [title] if title else []
     lines += [header, "-" * len(header)]
     for name, rep in fidelity.items():
         if "error" in rep:
-            lines.append(f"{name:<8} {rep.get('evaluator', ''):<24} {'-':>5} {'-':>12} {'-':>12} {'-':>8} {'-':>9} "
+            lines.append(f"{name:<8} {rep.get('evaluator', ''):<30} {'-':>5} {'-':>12} {'-':>12} {'-':>8} {'-':>9} "
                          f"ERROR ({rep['error']})")
             continue
         labels = f"{rep['label_agreement']:.2%}" if "label_agreement" in rep else "-"
@@ -132,6 +132,6 @@ def format_table(fidelity: dict[str, dict[str, Any]], title: str = "") -> str:
         if not rep.get("gating", True):
             verdict += " (reported, not gating)"
         rel = f"{rep['max_rel_diff']:.3g}" if "max_rel_diff" in rep else "-"
-        lines.append(f"{name:<8} {rep.get('evaluator', ''):<24} {rep['rows']:>5} {rep['max_abs_diff']:>12.3g} "
+        lines.append(f"{name:<8} {rep.get('evaluator', ''):<30} {rep['rows']:>5} {rep['max_abs_diff']:>12.3g} "
                      f"{rel:>12} {labels:>8} {rep['tolerance']:>9.1g} {verdict}")
     return "\n".join(lines)

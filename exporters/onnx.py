@@ -195,28 +195,62 @@ def initial_types(info: PipelineInfo) -> list[tuple[str, Any]]:
             for f in info.schema.fields]
 
 
-def convert(pipeline: Any, info: PipelineInfo, path: Path) -> dict[str, Any]:
-    """Write ``pipeline`` as ONNX to ``path``; returns the manifest's ``onnx`` section."""
+def _to_onnx(model: Any, info: PipelineInfo, path: Path, options: dict | None = None) -> list[str]:
+    """Convert a (fitted) model with one input per raw column, write it, return its output names."""
     register_converters()
     from skl2onnx import to_onnx
 
-    model = onnx_ready(pipeline, info)
-    final = model.steps[-1][1] if hasattr(model, "steps") else model
-    options = {id(final): {"zipmap": False}} if info.task == "classification" else None
     try:
         onx = to_onnx(model, initial_types=initial_types(info), options=options, target_opset=TARGET_OPSET)
     except Exception as exc:  # skl2onnx raises RuntimeError/NotImplementedError/MissingShapeCalculator
         raise ConversionError(f"ONNX conversion failed: {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
     path.write_bytes(onx.SerializeToString())
-    outputs = [o.name for o in onx.graph.output]
-    spec: dict[str, Any] = {
+    return [o.name for o in onx.graph.output]
+
+
+def _input_spec(info: PipelineInfo) -> dict[str, Any]:
+    return {
         "inputs": [{"field": f.name, "name": name, "type": "float64" if f.is_numeric else "string"}
                    for f, (name, _) in zip(info.schema.fields, initial_types(info))],
         "missing_string": MISSING_STRING,
         "opset": TARGET_OPSET,
     }
+
+
+def convert(pipeline: Any, info: PipelineInfo, path: Path) -> dict[str, Any]:
+    """Write ``pipeline`` as ONNX to ``path``; returns the manifest's ``onnx`` section."""
+    model = onnx_ready(pipeline, info)
+    final = model.steps[-1][1] if hasattr(model, "steps") else model
+    options = {id(final): {"zipmap": False}} if info.task == "classification" else None
+    outputs = _to_onnx(model, info, path, options)
+    spec = _input_spec(info)
     if info.task == "classification":
         spec.update(label_output=outputs[0], probability_output=outputs[1], prediction_output=None)
     else:
         spec.update(label_output=None, probability_output=None, prediction_output=outputs[0])
     return spec
+
+
+# XGBoost objectives whose inplace_predict output is what predict_proba / predict return
+_FAST_OBJECTIVES = ("binary:logistic", "multi:softprob", "multi:softmax", "reg:")
+
+
+def convert_xgboost_fast_path(pipeline: Any, info: PipelineInfo, preprocess_path: Path,
+                              booster_path: Path) -> dict[str, Any] | None:
+    """For XGBoost pipelines: the preprocessing alone as ONNX (ending in the float32 features the
+    booster sees) and the booster as UBJSON; returns the manifest's ``xgboost`` section, or None
+    when the pipeline is not an XGBoost one or its objective is not a plain probability/value."""
+    if info.family != "xgboost":
+        return None
+    booster = info.estimator.get_booster()
+    objective = info.estimator.get_xgb_params().get("objective") or ""
+    if not objective.startswith(_FAST_OBJECTIVES) or objective == "multi:softmax":
+        return None
+    model = onnx_ready(pipeline, info)
+    if not hasattr(model, "steps") or len(model.steps) < 2:
+        return None
+    from sklearn.pipeline import Pipeline
+
+    outputs = _to_onnx(Pipeline(model.steps[:-1]), info, preprocess_path)
+    booster_path.write_bytes(bytes(booster.save_raw("ubj")))
+    return {**_input_spec(info), "output": outputs[0], "objective": objective}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import random
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -36,7 +36,7 @@ class AuditLog:
         return self.sample > 0.0 and (self.sample >= 1.0 or random.random() < self.sample)
 
     def write(self, entry: dict[str, Any]) -> None:
-        entry["time"] = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        entry["time"] = datetime.now(UTC).isoformat(timespec="milliseconds")
         try:
             os.write(self._fd, orjson.dumps(entry, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n")
         except OSError:  # a full disk or closed stdout must not fail the prediction

@@ -7,6 +7,7 @@ onnx     ONNX Runtime (default)                 fastest; float32 inputs
 pmml     JPMML-Evaluator on the JVM (JPype)     the evaluator the Java client uses
 pypmml   pypmml (PMML4S through Py4J)           reported in fidelity, not gating
 native   the pickled pipeline (joblib)          runs code: needs ``trust_pickles=True``
+xgboost  ONNX preprocessing + XGBoost booster   XGBoost bundles; fastest for large batches
 ======== ====================================== ===========================================
 """
 
@@ -25,9 +26,10 @@ ENGINES = {
     "pmml": "scorebridge.engines.jpmml:JpmmlEngine",
     "pypmml": "scorebridge.engines.pypmml:PypmmlEngine",
     "native": "scorebridge.engines.native:NativeEngine",
+    "xgboost": "scorebridge.engines.xgboost:XgboostEngine",
 }
 
-__all__ = ["ENGINES", "Engine", "engine_class", "load_engine"]
+__all__ = ["ENGINES", "Engine", "batch_engine", "engine_class", "load_engine"]
 
 
 def engine_class(name: str) -> type[Engine]:
@@ -38,11 +40,22 @@ def engine_class(name: str) -> type[Engine]:
     return getattr(importlib.import_module(module), cls)
 
 
+def batch_engine(bundle: Bundle) -> str:
+    """The fastest engine for large batches that needs no trust: the XGBoost fast path where the
+    bundle carries it and XGBoost is installed, else ONNX Runtime."""
+    from scorebridge.engines.xgboost import available
+
+    return "xgboost" if available(bundle) else "onnx"
+
+
 def load_engine(bundle: Bundle | str | os.PathLike[str], name: str = "onnx", **options: Any) -> Engine:
     """Load ``bundle`` (a :class:`Bundle` or a reference) into engine ``name``.
 
-    Options: ``threads`` (onnx), ``trust_pickles`` (native).
+    ``name="auto"`` picks :func:`batch_engine`. Options: ``threads`` and ``spin`` (onnx, xgboost),
+    ``trust_pickles`` (native).
     """
     if not isinstance(bundle, Bundle):
         bundle = Bundle.load(bundle)
+    if name == "auto":
+        name = batch_engine(bundle)
     return engine_class(name)(bundle, **options)

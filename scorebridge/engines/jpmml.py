@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import threading
 from typing import Any
 
@@ -15,24 +14,6 @@ from scorebridge.prediction import Prediction
 from scorebridge.schema import Columns
 
 _JVM_LOCK = threading.Lock()
-
-
-def _prefer_jvm_packages() -> None:
-    """Let ``import java.io`` reach the JVM even when a directory named ``java`` is on ``sys.path``.
-
-    JPype appends its import hook after the path finder, so e.g. ``tests/java`` (on ``sys.path``
-    under pytest) shadowed the JVM's packages ("No module named 'java.io'").
-    """
-    import jpype.imports  # noqa: F401  (installs the hook)
-
-    hooks = [f for f in sys.meta_path if type(f).__name__ == "_JImportLoader"]
-    for hook in hooks:
-        sys.meta_path.remove(hook)
-        sys.meta_path.insert(0, hook)
-    for name in [m for m in sys.modules if m == "java" or m.startswith("java.")]:
-        module = sys.modules[name]
-        if type(module).__name__ == "module" and getattr(module, "__file__", None) is None:  # a namespace dir
-            del sys.modules[name]
 
 
 def pmml_arguments(bundle: Bundle, columns: Columns):
@@ -91,7 +72,6 @@ class JpmmlEngine(Engine):
         from scorebridge.jvm import ensure_java_env
 
         ensure_java_env()
-        _prefer_jvm_packages()
         path = bundle.artifact_path("pmml")
         with _JVM_LOCK:
             try:

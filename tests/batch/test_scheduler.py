@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,7 @@ from batch_jobs.spec import load_job
 
 from .conftest import ROOT, job_doc
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def start_scheduler(job: Path, store: Path, cwd: Path) -> subprocess.Popen:
