@@ -204,7 +204,7 @@ def measure(base: str, path: str, one: bytes, batch: bytes, seconds: int, genera
 
 def _row(label: str, ours: float, theirs: float, unit: str, better: str, target: str = "") -> str:
     ratio = theirs / ours if better == "lower" else ours / theirs
-    return f"| {label:<28} | {ours:>11.2f} | {theirs:>11.2f} | {ratio:>6.1f}x | {target:<12} |"
+    return f"| {label:<28} | {ours:>11.2f} | {theirs:>11.2f} | {ratio:>5.1f}x | {target:<12} |"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -248,10 +248,16 @@ def run(args: argparse.Namespace) -> int:
     def check(body: bytes) -> None:
         assert json.loads(body)["predictions"], body[:200]
 
-    serve_args = ["--audit-log", "off"] + (["--threads", str(args.threads)] if args.threads else []) + args.serve_arg
+    fd, audit = tempfile.mkstemp(prefix="serve-bench-audit-", suffix=".jsonl")
+    os.close(fd)
+    # the audit log stays on, as deployed (to a file here, so the console stays readable)
+    serve_args = ["--audit-log", audit] + (["--threads", str(args.threads)] if args.threads else []) + args.serve_arg
     print(f"scorebridge: {workers} gthread workers, onnx engine, {' '.join(serve_args)} ...", flush=True)
-    with running_service(args.repo, workers=workers, args=serve_args) as base:
-        ours = measure(base, f"/v1/models/{MODEL}/predict", one, batch, args.duration, generator, check)
+    try:
+        with running_service(args.repo, workers=workers, args=serve_args) as base:
+            ours = measure(base, f"/v1/models/{MODEL}/predict", one, batch, args.duration, generator, check)
+    finally:
+        os.unlink(audit)
     if args.no_baseline:
         print(json.dumps(ours, indent=1))
         return 0

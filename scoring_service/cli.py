@@ -18,8 +18,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-threads", type=int, default=None, metavar="N",
                         help="ONNX Runtime threads for requests of --batch-rows records or more (default: cores; "
                              "1: off)")
-    parser.add_argument("--batch-rows", type=int, default=256, metavar="ROWS",
-                        help="records from which a request is a batch (default 256)")
+    parser.add_argument("--batch-rows", type=int, default=128, metavar="ROWS",
+                        help="records from which a request is a batch (default 128)")
     parser.add_argument("--engine", choices=SERVE_ENGINES, default="onnx", help="scoring engine (default onnx)")
     parser.add_argument("--trust-pickles", action="store_true",
                         help="allow --engine native to unpickle model.joblib (runs code: only your own bundles)")

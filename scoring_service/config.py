@@ -37,7 +37,7 @@ class ServiceConfig:
     trust_pickles: bool = False
     engine_threads: int = 1
     batch_threads: int | None = None
-    batch_rows: int = 256
+    batch_rows: int = 128
     poll_interval: float = 2.0
     admin_token: str | None = None
     max_records: int = 10_000
