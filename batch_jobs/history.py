@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from scorebridge.process import pid_alive
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -35,16 +37,6 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS runs_job ON runs (job, id);
 """
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class RunHistory:
@@ -87,6 +79,6 @@ class RunHistory:
                 "SELECT * FROM runs WHERE job = ? ORDER BY id DESC LIMIT ?", (job, limit))]
         host = socket.gethostname()
         for row in rows:
-            if row["status"] == "running" and row["host"] == host and not _pid_alive(row["pid"]):
+            if row["status"] == "running" and row["host"] == host and not pid_alive(row["pid"]):
                 row["status"] = "killed"
         return rows

@@ -23,6 +23,7 @@ from scorebridge.bundle import Bundle, list_models, version_key
 from scorebridge.engines import Engine, load_engine
 from scorebridge.errors import ScorebridgeError
 from scorebridge.prediction import Prediction
+from scorebridge.process import pid_alive
 from scorebridge.schema import Columns, InputSchema, rows_in
 from scoring_service.errors import ApiError
 
@@ -308,7 +309,7 @@ class ReloadSignal:
             pending = []
             for ack in self.directory.glob("ack-*"):
                 pid = int(ack.name[4:])
-                if not _alive(pid):
+                if not pid_alive(pid):
                     ack.unlink(missing_ok=True)
                     continue
                 try:
@@ -320,16 +321,6 @@ class ReloadSignal:
             if not pending or time.monotonic() >= deadline:
                 return pending
             time.sleep(0.05)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 __all__ = ["LoadedModel", "ModelRegistry", "ReloadReport", "ReloadSignal", "Snapshot"]
