@@ -102,7 +102,10 @@ def _ship_bundle(spark: Any, bundle: Bundle) -> tuple[str, bool]:
     name = f"{bundle.name}-{bundle.version}-{digest}"
     copy = Path(tempfile.mkdtemp(prefix="scorebridge-bundle-")) / name
     copy.mkdir()
-    for file in (MANIFEST, bundle.manifest["artifacts"]["onnx"]["file"]):
+    # what the "auto" engine may load on an executor: the ONNX model and the XGBoost fast path
+    scoring = [a["file"] for k, a in bundle.manifest["artifacts"].items()
+               if k in ("onnx", "xgboost_preprocess", "xgboost_booster")]
+    for file in (MANIFEST, *scoring):
         shutil.copy2(bundle.path / file, copy / file)
     spark.sparkContext.addFile(str(copy), recursive=True)
     return name, True
