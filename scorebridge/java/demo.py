@@ -58,7 +58,8 @@ def program_source(client: GeneratedClient, bundle: Bundle, records: list[dict[s
             'e.getKey(), e.getValue())).collect(java.util.stream.Collectors.joining(" "))')
     # The safe default: the first class with certainty (e.g. "no default" for credit risk), or 0.0.
     default = f"{model}Result.of(0.0)" if regression else (
-        f"{model}Result.of({model}Result.CLASSES.get(0), java.util.Map.of({model}Result.CLASSES.get(0), 1.0))")
+        f"{model}Result.of({model}Result.CLASSES.get(0), {model}Result.CLASSES.stream().collect("
+        f"java.util.stream.Collectors.toMap(c -> c, c -> c.equals({model}Result.CLASSES.get(0)) ? 1.0 : 0.0)))")
     return f"""import {PACKAGE}.{model}Input;
 import {PACKAGE}.{model}Result;
 import {PACKAGE}.{model}Scorer;
