@@ -30,7 +30,7 @@ from scorebridge.bundle import (
     write_manifest,
 )
 from scorebridge.engines.native import native_prediction
-from scorebridge.errors import EngineError, FidelityError, ScorebridgeError
+from scorebridge.errors import EngineError, FidelityError, ScorebridgeError, UntrustedPickleError
 from scorebridge.prediction import Prediction, output_columns
 
 __all__ = ["export_bundle", "verify_bundle"]
@@ -137,8 +137,13 @@ def verify_bundle(ref: str | Path, data: pd.DataFrame, *, trust_pickles: bool = 
     tol = tolerance if tolerance is not None else bundle.manifest.get("tolerance", {}).get("value", 1e-5)
     if any(c.startswith("native_") for c in data.columns):
         native = fidelity.prediction_from_native_columns(data, bundle.task, bundle.classes)
+    elif not trust_pickles:
+        raise UntrustedPickleError(
+            "the data has no native_* columns, so the native outputs must come from unpickling model.joblib, "
+            "which executes code: pass --trust-pickles for a bundle you built, or verify on data that "
+            "carries native_* columns (like the bundle's verification.parquet)")
     else:
-        native = load_engine(bundle, "native", trust_pickles=trust_pickles).predict(data)
+        native = load_engine(bundle, "native", trust_pickles=True).predict(data)
     return measure(bundle, data, native, tol, engines or engines_for(bundle))
 
 

@@ -83,6 +83,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     from scorebridge.engines.native import load_pickle
 
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
+    unknown = [f for f in formats if f not in ("pmml", "onnx")]
+    if unknown or not formats:
+        raise CliError(f"--formats: unknown format(s) {', '.join(unknown) or '(none)'}; choose from pmml,onnx")
     if not Path(args.pipeline).is_file():
         raise CliError(f"{args.pipeline}: no such file")
     sample = read_table(args.sample)
@@ -135,7 +138,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_quickstart(args: argparse.Namespace) -> int:
     from scorebridge.quickstart import run
 
-    return run(Path(args.workdir), skip=set(args.skip or ()))
+    workdir = Path(args.workdir)
+    if workdir.exists() and not workdir.is_dir():
+        raise CliError(f"--workdir {workdir}: exists and is not a directory")
+    return run(workdir, skip=set(args.skip or ()))
 
 
 # -- parser ---------------------------------------------------------------------------------

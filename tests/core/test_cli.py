@@ -88,3 +88,23 @@ def test_export_from_files_and_bad_pickle(tmp_path):
                        "--name", "broken", "--repo", repo)
     assert_one_line_error(proc, "cannot unpickle")
     assert not (repo / "broken").exists()
+
+
+def test_verify_without_native_columns_needs_trust(credit_bundle, tmp_path):
+    data = tmp_path / "holdout.parquet"
+    credit_bundle.read_verification()[credit_bundle.schema.names].to_parquet(data)
+    proc = scorebridge("verify", credit_bundle.path, "--data", data)
+    assert_one_line_error(proc, "--trust-pickles")
+    proc = scorebridge("verify", credit_bundle.path, "--data", data, "--trust-pickles")
+    assert proc.returncode == 0, proc.stderr
+    assert "onnx" in proc.stdout and "pass" in proc.stdout
+
+
+def test_bad_formats_and_workdir(tmp_path):
+    (tmp_path / "file").write_text("x")
+    proc = scorebridge("export", tmp_path / "file", "--sample", tmp_path / "file", "--name", "m",
+                       "--formats", "bogus", "--repo", tmp_path / "models")
+    assert_one_line_error(proc, "unknown format(s) bogus")
+    assert not (tmp_path / "models").exists()
+    proc = scorebridge("quickstart", "--workdir", tmp_path / "file")
+    assert_one_line_error(proc, "not a directory")
