@@ -37,19 +37,35 @@ def native_prediction(pipeline: Any, frame: Any, task: str, classes: list) -> Pr
     return Prediction.regression(np.asarray(pipeline.predict(frame), dtype=np.float64))
 
 
+def limit_threads(pipeline: Any, threads: int) -> None:
+    """Set ``n_jobs`` of every step that has one (XGBoost, LightGBM, forests...) to ``threads``."""
+    if not hasattr(pipeline, "get_params"):
+        return
+    keys = [k for k in pipeline.get_params(deep=True) if k == "n_jobs" or k.endswith("__n_jobs")]
+    if keys:
+        pipeline.set_params(**dict.fromkeys(keys, threads))
+
+
 class NativeEngine(Engine):
-    """Scores ``model.joblib``; refuses unless ``trust_pickles=True`` (``--trust-pickles``)."""
+    """Scores ``model.joblib``; refuses unless ``trust_pickles=True`` (``--trust-pickles``).
+
+    ``threads`` (default: as pickled) sets every step's ``n_jobs``, so a worker per core does not
+    oversubscribe the machine.
+    """
 
     name = "native"
     artifact = "native"
 
-    def __init__(self, bundle: Bundle, *, trust_pickles: bool = False, **_: Any) -> None:
+    def __init__(self, bundle: Bundle, *, trust_pickles: bool = False, threads: int | None = None,
+                 **_: Any) -> None:
         super().__init__(bundle)
         if not trust_pickles:
             raise UntrustedPickleError(
                 "the native engine unpickles model.joblib, which executes code: pass --trust-pickles "
                 "(trust_pickles=True) only for bundles you built, or use --engine onnx|pmml")
         self.pipeline = load_pickle(bundle.artifact_path("native"))
+        if threads:
+            limit_threads(self.pipeline, threads)
 
     def predict_columns(self, columns: Columns) -> Prediction:
         return native_prediction(self.pipeline, self.schema.to_frame(columns), self.bundle.task, self.classes)

@@ -9,6 +9,8 @@ exactly the float32 features it saw in training, so its results are the native p
 
 from __future__ import annotations
 
+import logging
+import os
 from typing import Any
 
 import numpy as np
@@ -19,6 +21,8 @@ from scorebridge.engines.onnx import OnnxFeeds, onnx_session
 from scorebridge.errors import EngineError
 from scorebridge.prediction import Prediction
 from scorebridge.schema import Columns
+
+log = logging.getLogger(__name__)
 
 
 def available(bundle: Bundle) -> bool:
@@ -54,6 +58,11 @@ class XgboostEngine(Engine):
         self.booster = xgboost.Booster()
         self.booster.load_model(bytearray(bundle.artifact_path("xgboost_booster").read_bytes()))
         self.booster.set_param({"nthread": threads or 0})
+        cap = os.environ.get("OMP_NUM_THREADS", "")
+        if threads and cap.isdigit() and 0 < int(cap) < threads:
+            # XGBoost's OpenMP honours the environment's cap over nthread
+            log.warning("OMP_NUM_THREADS=%s caps XGBoost at %s thread(s), not the %d asked for: unset it or "
+                        "raise it for the XGBoost fast path", cap, cap, threads)
         self._version = xgboost.__version__
 
     def predict_columns(self, columns: Columns) -> Prediction:

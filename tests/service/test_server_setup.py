@@ -1,0 +1,62 @@
+"""How ``scorebridge serve`` sets up gunicorn: a listening socket per worker, thread pools per engine."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from pathlib import Path
+
+import pytest
+
+from scorebridge.engines import load_engine
+from scoring_service.config import ServiceConfig
+from scoring_service.server import thread_environment
+from scoring_service.testing import running_service
+
+_LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
+
+
+def listening_sockets(port: int) -> int:
+    """How many sockets listen on ``port`` (IPv4), read from the kernel's table."""
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        if state == _LISTEN and int(local.split(":")[1], 16) == port:
+            count += 1
+    return count
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists() or not hasattr(socket, "SO_REUSEPORT"),
+                    reason="needs Linux's /proc/net/tcp and SO_REUSEPORT")
+def test_each_worker_listens_on_its_own_socket(sample_repo: Path) -> None:
+    # one shared socket let a burst of keep-alive connections land on one worker (half the req/s)
+    with running_service(sample_repo, workers=2, args=["--audit-log", "off", "--poll-interval", "0"]) as base:
+        port = int(base.rsplit(":", 1)[1])
+        assert listening_sockets(port) == 2
+
+
+def test_openmp_is_capped_only_for_the_native_engine(tmp_path: Path) -> None:
+    onnx = thread_environment(ServiceConfig(repo=tmp_path, engine="onnx"))
+    assert "OMP_NUM_THREADS" not in onnx  # it would cap the XGBoost fast path's nthread
+    assert onnx["OPENBLAS_NUM_THREADS"] == "1"
+    native = thread_environment(ServiceConfig(repo=tmp_path, engine="native", trust_pickles=True))
+    assert native["OMP_NUM_THREADS"] == "1"
+
+
+def test_xgboost_engine_warns_when_openmp_is_capped(sample_repo: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    with caplog.at_level(logging.WARNING, logger="scorebridge.engines.xgboost"):
+        load_engine(sample_repo / "credit_risk", "xgboost", threads=2)
+    assert "OMP_NUM_THREADS=1 caps XGBoost at 1 thread" in caplog.text
+    caplog.clear()
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    with caplog.at_level(logging.WARNING, logger="scorebridge.engines.xgboost"):
+        load_engine(sample_repo / "credit_risk", "xgboost", threads=2)
+    assert "caps XGBoost" not in caplog.text
+
+
+def test_native_engine_pins_n_jobs(sample_repo: Path) -> None:
+    engine = load_engine(sample_repo / "credit_risk", "native", trust_pickles=True, threads=1)
+    jobs = {k: v for k, v in engine.pipeline.get_params(deep=True).items() if k.endswith("n_jobs")}
+    assert jobs and set(jobs.values()) == {1}
