@@ -23,6 +23,7 @@ from batch_jobs.errors import JobSpecError
 ENGINES = ("local", "spark")
 FORMATS = ("parquet", "csv")
 RUNTIMES = ("auto", "onnx", "xgboost", "native", "pmml")
+SPARK_IO = ("arrow", "dataframe")
 PARTITION_KEY = "dt"
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
@@ -39,7 +40,7 @@ _TABLES = {
     "schedule": {"cron": REQUIRED, "timezone": "UTC", "lag_days": 1, "retries": 0, "retry_delay": "5m",
                  "misfire_grace": "1d"},
     "local": {"batch_size": 32768, "threads": 2, "runtime": "auto", "trust_pickles": False},
-    "spark": {"master": None, "conf": {}, "max_records_per_batch": 65536},
+    "spark": {"master": None, "io": "arrow", "conf": {}, "max_records_per_batch": 65536},
 }
 
 
@@ -122,9 +123,15 @@ class LocalSpec:
 
 @dataclass(frozen=True)
 class SparkSpec:
-    """``[spark]``: the session's master and extra configuration."""
+    """``[spark]``: the session's master, how tasks get their data, and extra configuration.
+
+    ``io = "arrow"``: each task reads its split of the input and writes its output file with
+    pyarrow (Spark schedules, retries and distributes). ``io = "dataframe"``: Spark reads the input,
+    ``mapInArrow`` scores it and Spark writes the output.
+    """
 
     master: str | None
+    io: str
     conf: dict[str, str]
     max_records_per_batch: int
 
@@ -275,7 +282,11 @@ def load_job(path: str | os.PathLike[str], *, check_model: bool = True) -> JobSp
     conf = spk.get("conf", dict, "a table of Spark settings")
     if not all(isinstance(v, (str, int, float, bool)) for v in conf.values()):
         raise spk.fail("conf", "values must be strings, numbers or booleans")
-    spark_spec = SparkSpec(master=spk.get("master", str, "a Spark master URL such as \"local[2]\""),
+    spark_io = spk.get("io", str, "\"arrow\" or \"dataframe\"")
+    if spark_io not in SPARK_IO:
+        raise spk.fail("io", f"unknown I/O mode {spark_io!r}: choose \"arrow\" (tasks read and write with pyarrow) "
+                             "or \"dataframe\" (Spark reads and writes)")
+    spark_spec = SparkSpec(master=spk.get("master", str, "a Spark master URL such as \"local[2]\""), io=spark_io,
                            conf={k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in conf.items()},
                            max_records_per_batch=spk.count("max_records_per_batch", 1))
 

@@ -50,9 +50,14 @@ def drift_level(value: float) -> str:
 
 
 class _ColumnStats:
-    """Running moments, extremes, PSI histogram and a bounded uniform sample of one column."""
+    """Running moments, extremes, PSI histogram and a bounded uniform sample of one column.
 
-    def __init__(self, reference: np.ndarray | None, rng: np.random.Generator) -> None:
+    Mergeable: partial stats of disjoint row sets (parallel tasks) combine into the stats of their
+    union, the sample included (the bottom-k of uniform keys of a union is the bottom-k of the
+    partial bottom-k sets).
+    """
+
+    def __init__(self, edges: np.ndarray | None, expected: np.ndarray | None, rng: np.random.Generator) -> None:
         self.n = 0
         self.nan = 0
         self.total = 0.0
@@ -63,12 +68,45 @@ class _ColumnStats:
         self.sample = np.empty(0)
         self.keys = np.empty(0)
         self.threshold = 1.0
-        self.edges = psi_edges(reference) if reference is not None else None
+        self.edges = edges
+        self.expected = expected
+        if edges is not None:
+            self.actual = np.zeros(len(edges) + 1, dtype=np.int64)
+
+    @classmethod
+    def for_reference(cls, reference: np.ndarray | None, rng: np.random.Generator) -> _ColumnStats:
+        """Empty stats whose PSI bins are the deciles of ``reference`` (None: no PSI)."""
+        if reference is None:
+            return cls(None, None, rng)
+        edges = psi_edges(reference)
+        ref = reference[np.isfinite(reference)]
+        expected = np.bincount(np.searchsorted(edges, ref, side="right"), minlength=len(edges) + 1)
+        return cls(edges, expected, rng)
+
+    def empty(self, rng: np.random.Generator) -> _ColumnStats:
+        """Empty stats with the same PSI bins and reference."""
+        return _ColumnStats(self.edges, self.expected, rng)
+
+    def merge(self, other: _ColumnStats) -> None:
+        """Add the rows ``other`` has seen (disjoint from ours, sampled with independent keys)."""
+        self.nan += other.nan
         if self.edges is not None:
-            ref = reference[np.isfinite(reference)]
-            self.expected = np.bincount(np.searchsorted(self.edges, ref, side="right"),
-                                        minlength=len(self.edges) + 1)
-            self.actual = np.zeros(len(self.edges) + 1, dtype=np.int64)
+            self.actual += other.actual
+        if other.n == 0:
+            return
+        self.n += other.n
+        self.total += other.total
+        self.total_sq += other.total_sq
+        self.lo = min(self.lo, other.lo)
+        self.hi = max(self.hi, other.hi)
+        self._keep_bottom(np.concatenate([self.keys, other.keys]), np.concatenate([self.sample, other.sample]))
+
+    def _keep_bottom(self, all_keys: np.ndarray, all_vals: np.ndarray) -> None:
+        if all_keys.size > SAMPLE_SIZE:
+            keep = np.argpartition(all_keys, SAMPLE_SIZE - 1)[:SAMPLE_SIZE]
+            all_keys, all_vals = all_keys[keep], all_vals[keep]
+        self.keys, self.sample = all_keys, all_vals
+        self.threshold = float(all_keys.max()) if all_keys.size >= SAMPLE_SIZE else 1.0
 
     def update(self, values: np.ndarray) -> None:
         values = np.asarray(values, dtype=np.float64)
@@ -90,13 +128,7 @@ class _ColumnStats:
         if self.keys.size >= SAMPLE_SIZE:
             enter = keys < self.threshold
             keys, finite = keys[enter], finite[enter]
-        all_keys = np.concatenate([self.keys, keys])
-        all_vals = np.concatenate([self.sample, finite])
-        if all_keys.size > SAMPLE_SIZE:
-            keep = np.argpartition(all_keys, SAMPLE_SIZE - 1)[:SAMPLE_SIZE]
-            all_keys, all_vals = all_keys[keep], all_vals[keep]
-        self.keys, self.sample = all_keys, all_vals
-        self.threshold = float(all_keys.max()) if all_keys.size >= SAMPLE_SIZE else 1.0
+        self._keep_bottom(np.concatenate([self.keys, keys]), np.concatenate([self.sample, finite]))
 
     def result(self) -> dict[str, Any]:
         out: dict[str, Any] = {"count": self.n, "missing": self.nan}
@@ -130,8 +162,27 @@ class ScoreSummary:
             ref = None
             if reference is not None and f"native_{col}" in reference:
                 ref = np.asarray(reference[f"native_{col}"], dtype=np.float64)
-            self.stats[col] = _ColumnStats(ref, rng)
+            self.stats[col] = _ColumnStats.for_reference(ref, rng)
         self.label_counts: dict[str, int] = {}
+
+    def partial(self, seed: int) -> ScoreSummary:
+        """An empty summary with the same columns and PSI reference, for one parallel task.
+
+        Give each task its own ``seed``: merging needs independent sampling keys.
+        """
+        part = object.__new__(ScoreSummary)
+        part.columns, part.classes, part.task = self.columns, self.classes, self.task
+        rng = np.random.default_rng([seed, 0x5B])
+        part.stats = {col: s.empty(rng) for col, s in self.stats.items()}
+        part.label_counts = {}
+        return part
+
+    def merge(self, other: ScoreSummary) -> None:
+        """Add a partial summary (from :meth:`partial`) of rows this one has not seen."""
+        for col, stats in self.stats.items():
+            stats.merge(other.stats[col])
+        for key, n in other.label_counts.items():
+            self.label_counts[key] = self.label_counts.get(key, 0) + n
 
     def update(self, outputs: dict[str, np.ndarray]) -> None:
         """Add one batch of output columns (as returned by ``Prediction.to_columns()``)."""

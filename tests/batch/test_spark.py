@@ -1,4 +1,4 @@
-"""The Spark engine in ``local[2]`` mode: same layout, same scores, Hive INSERT OVERWRITE.
+"""The Spark engine in ``local[2]`` mode, both I/O modes: same layout, same scores, Hive INSERT OVERWRITE.
 
 One SparkSession (with Hive support, metastore in a temporary directory) serves the module; the
 tests are few and small because Spark starts slowly on two cores.
@@ -44,14 +44,15 @@ def spark(tmp_path_factory):
     session.stop()
 
 
-def test_spark_matches_local_and_native_and_overwrites_hive(spark, tmp_path, partition, write_job, credit_bundle):
+@pytest.mark.parametrize("io", ["arrow", "dataframe"])
+def test_spark_matches_local_and_native_and_overwrites_hive(spark, tmp_path, partition, write_job, credit_bundle, io):
     partition(rows=5000, seed=3)
     local_job = write_job(job_doc(credit_bundle.path, output={"path": "warehouse/local_scores"}), "local.toml")
     local = pq.read_table(run_job(load_job(local_job), DS, tty=False).partition).to_pandas()
 
-    spec = load_job(write_job(job_doc(credit_bundle.path, engine="spark",
-                                      output={"hive_table": "default.credit_scores"},
-                                      spark={"master": "local[2]", "max_records_per_batch": 1000})))
+    table = f"default.credit_scores_{io}"
+    spec = load_job(write_job(job_doc(credit_bundle.path, engine="spark", output={"hive_table": table},
+                                      spark={"master": "local[2]", "io": io, "max_records_per_batch": 1000})))
     for _ in range(2):  # the rerun must replace the partition and the Hive partition
         result = run_job(spec, DS, tty=False)
     part = result.partition
@@ -67,18 +68,20 @@ def test_spark_matches_local_and_native_and_overwrites_hive(spark, tmp_path, par
 
     record = json.loads((part / "_RUN.json").read_text())
     assert record["engine"] == "spark" and record["rows_in"] == record["rows_out"] == 5000
+    assert f'io = "{io}"' in record["scoring"]
     assert record["model"]["sha256"] == credit_bundle.manifest["artifacts"]["onnx"]["sha256"]
     assert record["summary"]["scores"]["probability_1"]["count"] == 5000
     assert record["summary"]["scores"]["probability_1"]["mean"] == pytest.approx(out["probability_1"].mean())
 
-    hive = spark.sql(f"SELECT COUNT(*) AS n, SUM(probability_1) AS s FROM default.credit_scores WHERE dt = '{DS}'")
+    hive = spark.sql(f"SELECT COUNT(*) AS n, SUM(probability_1) AS s FROM {table} WHERE dt = '{DS}'")
     n, s = hive.collect()[0]
     assert n == 5000 and s == pytest.approx(out["probability_1"].sum())
 
 
-def test_spark_verification_rows_and_bad_input(spark, tmp_path, partition, write_job, credit_bundle):
+@pytest.mark.parametrize("io", ["arrow", "dataframe"])
+def test_spark_verification_rows_and_bad_input(spark, tmp_path, partition, write_job, credit_bundle, io):
     partition()
-    spec = load_job(write_job(job_doc(credit_bundle.path, engine="spark")))
+    spec = load_job(write_job(job_doc(credit_bundle.path, engine="spark", spark={"io": io})))
     assert_matches_native(pq.read_table(run_job(spec, DS, tty=False).partition).to_pandas(), credit_bundle)
 
     bad = spec.input.partition(DS) / "part-00000.parquet"
@@ -88,3 +91,37 @@ def test_spark_verification_rows_and_bad_input(spark, tmp_path, partition, write
         run_job(spec, DS, tty=False)
     assert sorted(p.name for p in spec.output.partition(DS).iterdir()) == before
     assert not [p for p in spec.output.path.iterdir() if ".tmp-" in p.name]
+
+
+def test_arrow_io_runs_a_task_per_file_and_merges_their_summaries(spark, tmp_path, partition, write_job,
+                                                                   credit_bundle):
+    table = partition(rows=6000, seed=5)
+    source = tmp_path / "warehouse" / "features" / f"dt={DS}"
+    (source / "part-00000.parquet").unlink()
+    for i, rows in enumerate(((0, 1000), (1000, 3500), (3500, 6000))):  # three files: three splits
+        pq.write_table(table.slice(rows[0], rows[1] - rows[0]), source / f"part-{i:05d}.parquet", row_group_size=700)
+    spec = load_job(write_job(job_doc(credit_bundle.path, engine="spark", spark={"max_records_per_batch": 512})))
+    result = run_job(spec, DS, tty=False)
+    record = result.record
+    assert "3 tasks reading and writing with pyarrow" in record["scoring"]
+    assert record["output"]["files"] == ["part-00000.parquet", "part-00001.parquet", "part-00002.parquet"]
+    assert not (result.partition / ".tasks").exists()
+    out = pq.read_table(result.partition).to_pandas()
+    assert sorted(out["user_id"]) == list(range(1, 6001))  # each row exactly once
+
+    local_job = write_job(job_doc(credit_bundle.path, output={"path": "warehouse/local_scores"}), "local.toml")
+    local = run_job(load_job(local_job), DS, tty=False).record
+    merged, single = record["summary"], local["summary"]
+    assert merged["labels"] == single["labels"]
+    assert merged["psi_max"] == pytest.approx(single["psi_max"], abs=1e-6)
+    score, ref = merged["scores"]["probability_1"], single["scores"]["probability_1"]
+    assert score["count"] == ref["count"] == 6000
+    assert score["mean"] == pytest.approx(ref["mean"], rel=1e-6)
+    assert score["quantiles"] == pytest.approx(ref["quantiles"], abs=1e-6)  # all 6,000 rows fit the sample
+
+
+def test_unknown_io_mode_names_the_key(write_job, credit_bundle):
+    from batch_jobs.errors import JobSpecError
+
+    with pytest.raises(JobSpecError, match=r"spark\.io: unknown I/O mode 'rdd'"):
+        load_job(write_job(job_doc(credit_bundle.path, engine="spark", spark={"io": "rdd"})))
