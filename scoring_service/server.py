@@ -71,11 +71,30 @@ def _enable_multiprocess_metrics(runtime: Path) -> None:
         values.ValueClass = values.get_value_class()
 
 
+def _post_fork(server: Any, worker: Any) -> None:
+    # with reuse_port, gunicorn (>= 23) gives each worker its own listening socket before the worker
+    # loads the app, and the kernel would queue connections on a worker still loading its models
+    # (seconds, for a respawned worker while the others idle): close it and listen once loaded
+    if worker.sockets and not server.LISTENERS:
+        for listener in worker.sockets:
+            listener.close()
+        worker.sockets = []
+        worker.scorebridge_listen_late = True
+
+
 def _post_worker_init(worker: Any) -> None:
     # models are loaded: move every object so far out of the collector's sight, so a full collection
     # during a request walks only what requests allocate (fewer multi-millisecond GC pauses at p99)
     gc.collect()
     gc.freeze()
+    if getattr(worker, "scorebridge_listen_late", False):
+        from gunicorn import sock, util
+
+        worker.sockets = sock.create_sockets(worker.cfg, worker.log)
+        for listener in worker.sockets:
+            util.close_on_exec(listener)
+        worker.wait_fds = worker.sockets + [worker.PIPE[0]]
+        worker.log.info("models loaded; listening on %s", ", ".join(str(lnr) for lnr in worker.sockets))
 
 
 def _child_exit(server: Any, worker: Any) -> None:
@@ -103,6 +122,7 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int) -> dict[s
         "errorlog": "-",
         "loglevel": "info",
         "proc_name": "scorebridge-serve",
+        "post_fork": _post_fork,
         "post_worker_init": _post_worker_init,
         "child_exit": _child_exit,
         # gunicorn >= 25 opens a control socket in $HOME by default: one path shared by every server
@@ -137,6 +157,9 @@ def serve(config: ServiceConfig, *, host: str = "127.0.0.1", port: int = 8080, w
 
             return create_app(config)
 
+    logging.getLogger("scoring_service").info(
+        "serving %s on %s with %d worker(s); each listens on its own socket once its models are loaded",
+        config.repo, options["bind"][0], options["workers"])
     try:
         _enable_multiprocess_metrics(runtime)
         Server().run()

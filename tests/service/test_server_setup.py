@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import re
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -28,11 +30,34 @@ def listening_sockets(port: int) -> int:
 
 @pytest.mark.skipif(not Path("/proc/net/tcp").exists() or not hasattr(socket, "SO_REUSEPORT"),
                     reason="needs Linux's /proc/net/tcp and SO_REUSEPORT")
-def test_each_worker_listens_on_its_own_socket(sample_repo: Path) -> None:
+def test_each_worker_listens_on_its_own_socket_once_its_models_are_loaded(sample_repo: Path, tmp_path: Path) -> None:
     # one shared socket let a burst of keep-alive connections land on one worker (half the req/s)
-    with running_service(sample_repo, workers=2, args=["--audit-log", "off", "--poll-interval", "0"]) as base:
+    log = tmp_path / "serve.log"
+    with running_service(sample_repo, workers=2, args=["--audit-log", "off", "--poll-interval", "0"],
+                         log_path=log) as base:
         port = int(base.rsplit(":", 1)[1])
+        deadline = time.monotonic() + 60  # /readyz answers as soon as the first worker is listening
+        while listening_sockets(port) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
         assert listening_sockets(port) == 2
+    lines = log.read_text().splitlines()
+    listening = {pid for pid, line in _by_pid(lines) if "models loaded; listening on" in line}
+    assert len(listening) == 2
+    for pid in listening:  # a worker that listened had loaded every model first
+        events = [line for p, line in _by_pid(lines) if p == pid]
+        first_listen = next(i for i, line in enumerate(events) if "listening on" in line)
+        loaded = [i for i, line in enumerate(events) if "loaded credit_risk/1" in line]
+        assert loaded and loaded[0] < first_listen
+
+
+def _by_pid(lines: list[str]) -> list[tuple[str, str]]:
+    """(pid, line) for log lines formatted ``[time] [pid] [LEVEL] ...``."""
+    out = []
+    for line in lines:
+        match = re.match(r"\[[^]]+\] \[(\d+)\]", line)
+        if match:
+            out.append((match.group(1), line))
+    return out
 
 
 def test_openmp_is_capped_only_for_the_native_engine(tmp_path: Path) -> None:
