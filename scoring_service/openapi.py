@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import scorebridge
+
+if TYPE_CHECKING:
+    from scorebridge.schema import Field
+    from scoring_service.registry import LoadedModel
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -57,14 +62,65 @@ def _get(summary: str, schema: dict[str, Any] | None = None, params: list | None
     return {"get": {"summary": summary, "parameters": params or [], "responses": {"200": ok, **(extra or {})}}}
 
 
-def openapi_document() -> dict[str, Any]:
-    """The API description (static: per-model input schemas are at ``GET /v1/models/{name}``)."""
+def _field_schema(field: Field) -> dict[str, Any]:
+    """JSON Schema of one input field as ``InputSchema.from_records`` accepts it."""
+    types = {"float64": ["number"], "int64": ["number"], "bool": ["boolean", "number"], "string": ["string"]}
+    out: dict[str, Any] = {"type": types[field.dtype] + (["null"] if field.nullable else [])}
+    notes = [f"{field.dtype}, {field.optype}"]
+    if field.nullable:
+        notes.append("null or NaN: missing, scored as the model scores missing values")
+    if field.categories is not None:
+        out["examples"] = list(field.categories)
+        notes.append("categories seen in training: " + ", ".join(map(str, field.categories))
+                     + "; other values are scored as unseen and counted")
+    out["description"] = "; ".join(notes)
+    return out
+
+
+def model_schemas(model: LoadedModel, max_records: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the concrete predict path item, its component schemas) for one served model's latest version."""
+    key = model.name
+    record = {"type": "object", "required": model.schema.names,
+              "properties": {f.name: _field_schema(f) for f in model.schema.fields},
+              "description": f"one record for {model.name} (every input field; other keys are ignored)"}
+    if model.bundle.is_classifier:
+        classes = [str(c) for c in model.bundle.classes]
+        prediction = {"type": "object", "required": ["label", "probabilities"], "properties": {
+            "label": {"enum": list(model.bundle.classes)},
+            "probabilities": {"type": "object", "required": classes,
+                              "properties": {c: {"type": "number"} for c in classes}}}}
+    else:
+        prediction = {"type": "object", "required": ["prediction"], "properties": {"prediction": {"type": "number"}}}
+    schemas = {
+        f"Record_{key}": record,
+        f"PredictRequest_{key}": {"type": "object", "required": ["records"], "properties": {
+            "records": {"type": "array", "minItems": 1, "maxItems": max_records, "items": _ref(f"Record_{key}")}}},
+        f"Prediction_{key}": prediction,
+        f"PredictResponse_{key}": {**_ref("PredictResponse"), "properties": {
+            "predictions": {"type": "array", "items": _ref(f"Prediction_{key}")}}},
+    }
+    op = _predict_op(False)["post"]
+    csv_in = op["requestBody"]["content"]["text/csv"]
+    ok = op["responses"]["200"]
+    path = {"post": {**op, "summary": f"Score records with {model.name} (latest version, {model.version} now)",
+                     "parameters": op["parameters"][1:],  # the name is in the path
+                     "requestBody": {"required": True, "content": {
+                         **_json_body(_ref(f"PredictRequest_{key}")), "text/csv": csv_in}},
+                     "responses": {**op["responses"], "200": {**ok, "content": {
+                         **ok["content"], **_json_body(_ref(f"PredictResponse_{key}"))}}}}}
+    return path, schemas
+
+
+def openapi_document(models: Mapping[str, LoadedModel] | None = None, max_records: int | None = None) -> dict[str, Any]:
+    """The API description; with ``models`` (name -> latest loaded version) it also holds, for each model,
+    ``/v1/models/<name>/predict`` with a typed request and response (concrete paths match before the
+    templated one)."""
     obj = {"type": "object"}
     tensor = {"type": "object", "required": ["name", "shape", "datatype", "data"], "properties": {
         "name": {"type": "string"}, "shape": {"type": "array", "items": {"type": "integer"}},
         "datatype": {"type": "string", "enum": ["BOOL", "INT64", "INT32", "FP32", "FP64", "BYTES"]},
         "data": {"type": "array"}}}
-    return {
+    doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": "scorebridge scoring service", "version": scorebridge.__version__,
                  "description": "Scores exported model bundles. Every error answers "
@@ -138,3 +194,10 @@ def openapi_document() -> dict[str, Any]:
             },
         },
     }
+    if max_records is not None:
+        doc["components"]["schemas"]["PredictRequest"]["properties"]["records"]["maxItems"] = max_records
+    for name, model in sorted((models or {}).items()):
+        path, schemas = model_schemas(model, max_records or 10_000)
+        doc["paths"][f"/v1/models/{name}/predict"] = path
+        doc["components"]["schemas"].update(schemas)
+    return doc

@@ -39,9 +39,11 @@ def ops_blueprint(service: Service) -> Blueprint:
     @bp.get("/openapi.json")
     def openapi() -> Response:
         nonlocal spec
-        if spec is None:
-            spec = openapi_document()
-        return json_response(spec)
+        snap = service.registry.snapshot
+        if spec is None or spec[0] is not snap:  # rebuilt when a reload swaps the snapshot
+            latest = {name: snap.get(name) for name in snap.models}
+            spec = (snap, openapi_document(latest, service.config.max_records))
+        return json_response(spec[1])
 
     return bp
 

@@ -137,6 +137,39 @@ def test_health_ready_and_openapi(service: str, http: requests.Session) -> None:
         assert path in spec["paths"]
 
 
+def test_openapi_types_each_models_records_and_predictions(service: str, http: requests.Session,
+                                                           service_repo: Path) -> None:
+    from jsonschema import Draft202012Validator
+
+    spec = http.get(f"{service}/openapi.json").json()
+    op = spec["paths"]["/v1/models/credit_risk/predict"]["post"]
+
+    def validator(content: dict) -> Draft202012Validator:
+        return Draft202012Validator({"$ref": content["application/json"]["schema"]["$ref"],
+                                     "components": spec["components"]})
+
+    request, response = validator(op["requestBody"]["content"]), validator(op["responses"]["200"]["content"])
+    _, inputs, _ = verification(service_repo, "credit_risk")
+    body = {"records": json_records(inputs)[:50]}  # nulls and unseen categories included
+    assert not list(request.iter_errors(body))
+    answer = http.post(f"{service}/v1/models/credit_risk/predict", json=body)
+    assert answer.status_code == 200 and not list(response.iter_errors(answer.json()))
+
+    # what the schema rejects, the server rejects, naming the same field
+    wrong_type = {"records": [{**body["records"][0], "income": "a lot"}]}
+    absent = {"records": [{k: v for k, v in body["records"][0].items() if k != "region"}]}
+    for bad, field in ((wrong_type, "income"), (absent, "region")):
+        errors = list(request.iter_errors(bad))
+        assert errors and field in (str(errors[0].path[-1]) + errors[0].message)
+        r = http.post(f"{service}/v1/models/credit_risk/predict", json=bad)
+        assert r.status_code == 400 and r.json()["error"]["field"] == field
+    assert spec["components"]["schemas"]["PredictRequest_credit_risk"]["properties"]["records"]["maxItems"] == 500
+    strict = spec["components"]["schemas"]["Record_credit_strict"]["properties"]["income"]
+    assert strict["type"] == ["number"]  # that model cannot take a missing income
+    wine = spec["components"]["schemas"]["Prediction_wine_class"]["properties"]
+    assert wine["label"]["enum"] == ["class_0", "class_1", "class_2"]
+
+
 def _metric(text: str, name: str, **labels: str) -> float:
     """Sum of the samples of ``name`` whose labels include ``labels``."""
     total = 0.0
