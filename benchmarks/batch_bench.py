@@ -14,8 +14,10 @@ One run over a generated partition of the credit-risk sample's inputs (10,000,00
 Targets on the 2-core machine: local >= 0.5 x floor with peak RSS < 1 GiB; Spark >= 0.8 x local.
 
 Usage: ``python benchmarks/batch_bench.py [--repo DIR] [--rows 10000000] [--workdir DIR]
-[--batch-size N] [--threads 2] [--no-spark] [--no-dataframe]``. ``--repo`` defaults to ``$SCOREBRIDGE_BENCH_REPO``,
-else a fresh build of the credit-risk sample. The generated partition is cached in ``--workdir``.
+[--batch-size N] [--threads 2] [--no-spark] [--no-dataframe] [--repeat N]``. With ``--repeat N`` the
+paths alternate N rounds and each reports its fastest run (this machine's speed drifts over minutes).
+``--repo`` defaults to ``$SCOREBRIDGE_BENCH_REPO``, else a fresh build of the credit-risk sample. The
+generated partition is cached in ``--workdir``.
 """
 
 from __future__ import annotations
@@ -199,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--onnx", action="store_true",
                         help="also time the local engine forced to ONNX Runtime (runtime = \"onnx\")")
     parser.add_argument("--no-spark", action="store_true")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="rounds over the engines, alternating; each path reports its fastest (default 1)")
     parser.add_argument("--no-dataframe", action="store_true", help="skip the Spark run with io = \"dataframe\"")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -234,31 +238,39 @@ def main(argv: list[str] | None = None) -> int:
 
     print("timing native inplace_predict (floor) ...", file=sys.stderr)
     floor = run_child("floor", str(bundle.path), str(partition))
-    print("timing the local engine ...", file=sys.stderr)
-    local = run_child("run", str(write_bench_job(args.workdir, bundle.path, "local", args.batch_size, args.threads)))
-    onnx = None
-    if args.onnx:
-        print("timing the local engine, ONNX Runtime ...", file=sys.stderr)
-        onnx = run_child("run", str(write_bench_job(args.workdir, bundle.path, "local", args.batch_size,
-                                                    args.threads, "onnx")))
-    native = None
-    if args.native:
-        print("timing the local engine, native runtime ...", file=sys.stderr)
-        native = run_child("run", str(write_bench_job(args.workdir, bundle.path, "local", args.batch_size,
-                                                      args.threads, "native")))
-    spark = spark_df = None
-    if not args.no_spark:
-        print("timing the Spark engine (local[2], io = \"arrow\") ...", file=sys.stderr)
-        spark = run_child("run", str(write_bench_job(args.workdir, bundle.path, "spark", args.batch_size,
-                                                     args.threads)), "local[2]")
-        if not args.no_dataframe:
-            print("timing the Spark engine (local[2], io = \"dataframe\") ...", file=sys.stderr)
-            spark_df = run_child("run", str(write_bench_job(args.workdir, bundle.path, "spark", args.batch_size,
-                                                            args.threads, spark_io="dataframe")), "local[2]")
+    def timed(label: str, *child: str) -> dict:
+        print(f"timing {label} ...", file=sys.stderr)
+        return run_child(*child)
+
+    def job(engine: str, runtime: str = "auto", spark_io: str = "arrow") -> str:
+        return str(write_bench_job(args.workdir, bundle.path, engine, args.batch_size, args.threads, runtime,
+                                   spark_io))
+
+    # the paths alternate, args.repeat rounds, each keeping its fastest run: this machine's speed drifts
+    # over minutes, and alternating gives every path the same chances at its faster phases
+    best: dict[str, dict] = {}
+    for round_ in range(args.repeat):
+        tag = f" (round {round_ + 1} of {args.repeat})" if args.repeat > 1 else ""
+        runs = {"local": timed("the local engine" + tag, "run", job("local"))}
+        if args.onnx:
+            runs["onnx"] = timed("the local engine, ONNX Runtime" + tag, "run", job("local", "onnx"))
+        if args.native:
+            runs["native"] = timed("the local engine, native runtime" + tag, "run", job("local", "native"))
+        if not args.no_spark:
+            runs["spark"] = timed('the Spark engine (local[2], io = "arrow")' + tag, "run", job("spark"), "local[2]")
+            if not args.no_dataframe:
+                runs["spark_df"] = timed('the Spark engine (local[2], io = "dataframe")' + tag, "run",
+                                         job("spark", spark_io="dataframe"), "local[2]")
+        for name, result in runs.items():
+            if name not in best or result["seconds"] < best[name]["seconds"]:
+                best[name] = result
+    local, onnx, native = best["local"], best.get("onnx"), best.get("native")
+    spark, spark_df = best.get("spark"), best.get("spark_df")
 
     rate = {name: r["rows"] / r["seconds"]
             for name, r in (("floor", floor), ("local", local), ("native", native), ("spark", spark)) if r}
-    print(f"\nbatch benchmark: {bundle}, {args.rows:,} rows, {os.cpu_count()} cores, local batches of "
+    print(f"\nbatch benchmark: {bundle}, {args.rows:,} rows, {os.cpu_count()} cores, best of {args.repeat} "
+          f"alternating round(s), local batches of "
           f"{args.batch_size:,} rows x {args.threads} in parallel, load average {os.getloadavg()[0]:.1f} at the end")
     header = (f"{'path':<50} {'seconds':>8} {'rows/s':>10} {'CPU s/1M':>9}  {'ratio to floor':<18} {'target':<8} "
               f"{'peak RSS':>9}")
