@@ -20,7 +20,9 @@ if [ "${#need[@]}" -gt 0 ]; then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"
   echo "installing system packages: ${need[*]}" >&2
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  # wait for another apt run (unattended upgrades, a parallel install) instead of failing at once
+  lock=(-o DPkg::Lock::Timeout=300)
+  $sudo apt-get "${lock[@]}" update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get "${lock[@]}" install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 "$python" -m pip install -q --disable-pip-version-check -e ".[$extras]"
