@@ -103,6 +103,17 @@ class InputSchema:
         self._check_nulls(columns)
         return columns
 
+    def from_typed_lists(self, lists: Mapping[str, list]) -> Columns:
+        """:data:`Columns` from one list per field whose value types a typed decoder already checked
+        (numbers, booleans or ``None`` for numeric fields, strings or ``None`` for string fields).
+
+        Only the conversion and the not-nullable check run here; :meth:`from_records` is the
+        validating path and the one that explains a bad value.
+        """
+        columns = {f.name: self._to_array(f, lists[f.name]) for f in self.fields}
+        self._check_nulls(columns)
+        return columns
+
     def _convert_list(self, f: Field, values: list) -> np.ndarray:
         allowed = _STRING_TYPES if not f.is_numeric else (_BOOL_TYPES if f.dtype == "bool" else _NUMERIC_TYPES)
         types = set(map(type, values))
@@ -111,6 +122,10 @@ class InputSchema:
             want = "a string" if not f.is_numeric else ("a boolean" if f.dtype == "bool" else "a number")
             raise SchemaError(f"field {f.name!r} expects {want} or null, got {bad!r} in record {idx}",
                               field=f.name, record=idx, code="invalid_type")
+        return self._to_array(f, values)
+
+    @staticmethod
+    def _to_array(f: Field, values: list) -> np.ndarray:
         if f.is_numeric:
             return np.array(values, dtype=np.float64)  # None -> NaN
         arr = np.empty(len(values), dtype=object)
@@ -193,9 +208,12 @@ class InputSchema:
         """Per categorical field, how many present values were not seen in training."""
         counts = {}
         for name, cats in self._category_sets.items():
-            n = sum(1 for v in columns[name] if v is not None and v not in cats)
-            if n:
-                counts[name] = n
+            values = columns[name].tolist()
+            # one C-level set build settles the common case (nothing unseen) without a Python loop
+            # a missing value (None, or NaN in a numeric field) is not an unseen category
+            unseen = {v for v in set(values) - cats if v is not None and v == v}
+            if unseen:
+                counts[name] = sum(1 for v in values if v in unseen)
         return counts
 
     def to_frame(self, columns: Columns):

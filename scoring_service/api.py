@@ -13,8 +13,9 @@ from scoring_service.codec import (
     json_response,
     parse_json,
     parse_keep,
+    predictions_json,
     read_csv,
-    records_of,
+    v1_columns,
     v2_columns,
     v2_datatype,
     v2_outputs,
@@ -70,10 +71,9 @@ def v1_blueprint(service: Service) -> Blueprint:
         call = service.begin("csv" if mimetype in CSV_TYPES else "v1")
         model = call.model = registry.snapshot.get(name, version)
         if mimetype in JSON_TYPES:
-            records = records_of(parse_json(request.get_data(cache=False)), limit)
-            prediction = call.score(model, model.schema.from_records(records))
+            prediction = call.score(model, v1_columns(model.schema, request.get_data(cache=False), limit))
             return json_response({"model": model.name, "version": model.version, "engine": model.engine_name,
-                          "request_id": call.request_id, "predictions": prediction.to_records()})
+                                  "request_id": call.request_id, "predictions": predictions_json(prediction)})
         if mimetype in CSV_TYPES:
             keep = parse_keep(request.args.get("keep"))
             frame, columns = read_csv(model.schema, request.get_data(cache=False), keep, limit)

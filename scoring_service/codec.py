@@ -1,7 +1,10 @@
 """Request bodies in, response bodies out: JSON (v1 and Open Inference Protocol) and CSV.
 
-JSON is parsed with orjson; only when that fails do we retry with the standard library, which also
-accepts the non-standard ``NaN`` token some clients (Jackson, Python) emit for a missing value.
+v1 JSON bodies take a fast path first: a msgspec decoder typed by the model's input schema parses
+and type-checks the records in one C pass. Anything it rejects goes down the validating path
+(orjson, then the standard library, which also accepts the non-standard ``NaN`` token some clients
+emit for a missing value, then :meth:`InputSchema.from_records`), which either accepts it or names
+the field and record that are wrong. Predictions are serialised in bulk (:func:`predictions_json`).
 """
 
 from __future__ import annotations
@@ -9,9 +12,12 @@ from __future__ import annotations
 import io
 import json
 import math
+import operator
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
+import msgspec
 import numpy as np
 import orjson
 import pandas as pd
@@ -58,6 +64,82 @@ def check_count(n: int, limit: int) -> None:
 
 
 # -- v1 JSON ----------------------------------------------------------------------------------
+class RecordsDecoder:
+    """Parses and type-checks a v1 body ``{"records": [...]}`` for one input schema in one pass.
+
+    Returns ``None`` for any body it does not accept as it stands; the caller then takes the
+    validating path, so error messages come from one place.
+    """
+
+    def __init__(self, schema: InputSchema) -> None:
+        self.schema = schema
+        # struct attributes are f0, f1, ... renamed to the field names, which need not be identifiers
+        attrs, rename = [], {}
+        for i, f in enumerate(schema.fields):
+            typ = (bool | float | None) if f.dtype == "bool" else (float | None) if f.is_numeric else (str | None)
+            attrs.append((f"f{i}", typ))
+            rename[f"f{i}"] = f.name
+        record = msgspec.defstruct("Record", attrs, rename=rename, gc=False)
+        body = msgspec.defstruct("Body", [("records", list[record])], gc=False)
+        self._decoder = msgspec.json.Decoder(body)
+        self._getters = [(f.name, operator.attrgetter(f"f{i}")) for i, f in enumerate(schema.fields)]
+
+    def __call__(self, body: bytes) -> list | None:
+        try:
+            records = self._decoder.decode(body).records
+        except msgspec.DecodeError:
+            return None
+        return records or None  # an empty list: let the validating path say so
+
+    def columns(self, records: list) -> Columns:
+        return self.schema.from_typed_lists({name: list(map(get, records)) for name, get in self._getters})
+
+
+_decoders: weakref.WeakKeyDictionary[InputSchema, RecordsDecoder] = weakref.WeakKeyDictionary()
+
+
+def v1_columns(schema: InputSchema, body: bytes, limit: int) -> Columns:
+    """A v1 JSON body -> validated columns (fast path first; see the module docstring)."""
+    decoder = _decoders.get(schema)
+    if decoder is None:
+        decoder = _decoders[schema] = RecordsDecoder(schema)
+    records = decoder(body)
+    if records is not None:
+        check_count(len(records), limit)
+        return decoder.columns(records)
+    return schema.from_records(records_of(parse_json(body), limit))
+
+
+def predictions_json(prediction: Prediction) -> orjson.Fragment:
+    """The v1 ``predictions`` array, already serialised: the bytes ``dumps(prediction.to_records())``
+    gives, at a third of its cost for 1,000 records.
+
+    Each output column is serialised whole (floats print without brackets or commas, so the values
+    split unambiguously), then the columns are interleaved with the constant JSON between them by
+    list-slice assignment and joined once: no Python loop over records.
+    """
+    numpy = orjson.OPT_SERIALIZE_NUMPY
+    if prediction.task == "classification":
+        encoded = {c: orjson.dumps(c) for c in prediction.classes}
+        labels = [encoded.get(v) or orjson.dumps(v) for v in prediction.to_columns()["label"].tolist()]
+        proba = orjson.dumps(np.ascontiguousarray(prediction.probabilities.T), option=numpy)
+        columns = [labels] + [col.split(b",") for col in proba[2:-2].split(b"],[")]
+        keys = [orjson.dumps(str(c)) for c in prediction.classes]
+        between = [b',"probabilities":{' + keys[0] + b":"] + [b"," + k + b":" for k in keys[1:]]
+        head, tail = b'{"label":', b"}}"
+    else:
+        columns = [orjson.dumps(np.ascontiguousarray(prediction.values), option=numpy)[1:-1].split(b",")]
+        between, head, tail = [], b'{"prediction":', b"}"
+    n, width = len(columns[0]), 2 * len(columns)
+    parts: list[bytes] = [b""] * (n * width)
+    for j, col in enumerate(columns):
+        parts[2 * j::width] = col
+        # after column j: the text before column j + 1, or the record's end and the next record's start
+        parts[2 * j + 1::width] = [between[j] if j < len(between) else tail + b"," + head] * n
+    parts[-1] = tail
+    return orjson.Fragment(b"[" + head + b"".join(parts) + b"]")
+
+
 def records_of(payload: Any, limit: int) -> list:
     """The ``records`` list of a v1 body, after the shape and count checks."""
     if not isinstance(payload, dict) or "records" not in payload:

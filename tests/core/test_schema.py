@@ -66,3 +66,11 @@ def test_frame_missing_column_and_wrong_type():
     with pytest.raises(SchemaError) as err:
         SCHEMA.from_arrow(pa.table({"income": ["x"], "age": [1], "region": ["north"]}))
     assert err.value.field == "income"
+
+
+def test_missing_values_are_not_counted_as_unseen_categories():
+    schema = InputSchema([Field("grade", "float64", "categorical", (1.0, 2.0)),
+                          Field("region", "string", "categorical", ("north",))])
+    cols = schema.from_records([{"grade": None, "region": None}, {"grade": 3, "region": "mars"},
+                                {"grade": 1, "region": "mars"}, {"grade": float("nan"), "region": "north"}])
+    assert schema.count_unseen(cols) == {"grade": 1, "region": 2}
