@@ -41,7 +41,11 @@ def v1_blueprint(service: Service) -> Blueprint:
     bp.after_request(service.finish)
 
     def summary(name: str, versions: dict[str, LoadedModel], latest: str) -> dict[str, Any]:
-        return {"name": name, "versions": list(versions), "latest": latest, "task": versions[latest].bundle.task}
+        out = {"name": name, "versions": list(versions), "latest": latest, "task": versions[latest].bundle.task}
+        not_loaded = registry.snapshot.not_loaded.get(name)
+        if not_loaded:  # only with --max-versions
+            out["not_loaded"] = not_loaded
+        return out
 
     @bp.get("/models")
     def list_models() -> Response:

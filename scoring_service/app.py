@@ -64,7 +64,7 @@ class Service:
             # no spinning: idle pool threads would burn the core another worker is scoring on
             batch = ({**options, "threads": config.batch_threads, "spin": False}, config.batch_rows)
         self.registry = ModelRegistry(config.repo, config.engine, engine_options=options, batch=batch,
-                                      on_reload=self._count_reload)
+                                      max_versions=config.max_versions, on_reload=self._count_reload)
         self.signal = ReloadSignal(config.runtime_dir / "reload") if config.runtime_dir else None
 
     def _count_reload(self, report: ReloadReport) -> None:

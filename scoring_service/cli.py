@@ -25,6 +25,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="allow --engine native to unpickle model.joblib (runs code: only your own bundles)")
     parser.add_argument("--poll-interval", type=float, default=2.0, metavar="SECONDS",
                         help="rescan the repository for new versions every SECONDS (0: only on admin reload)")
+    parser.add_argument("--max-versions", type=int, default=None, metavar="N",
+                        help="keep only each model's N newest loadable versions in memory (default: all)")
     parser.add_argument("--audit-log", default="-", metavar="PATH",
                         help="audit log: a file, '-' for stdout (default) or 'off'")
     parser.add_argument("--audit-sample", type=float, default=0.0, metavar="RATE",
@@ -38,7 +40,8 @@ def config_from_args(args: argparse.Namespace) -> ServiceConfig:
     audit = None if args.audit_log.lower() in ("off", "none", "") else args.audit_log
     return ServiceConfig(repo=args.repo, engine=args.engine, trust_pickles=args.trust_pickles,
                          batch_threads=args.batch_threads, batch_rows=args.batch_rows,
-                         poll_interval=args.poll_interval, admin_token=os.environ.get("SCOREBRIDGE_ADMIN_TOKEN"),
+                         poll_interval=args.poll_interval, max_versions=args.max_versions,
+                         admin_token=os.environ.get("SCOREBRIDGE_ADMIN_TOKEN"),
                          max_records=args.max_records, max_body_bytes=int(args.max_body_mb * 1024 * 1024),
                          audit_log=audit, audit_sample=args.audit_sample)
 

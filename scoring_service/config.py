@@ -27,6 +27,8 @@ class ServiceConfig:
     core scales best); requests of at least ``batch_rows`` records go to a second ONNX Runtime session
     with ``batch_threads`` threads (``None``: the cores available; 1: no batch session), because one
     big request on an idle machine finishes sooner on every core.
+    ``max_versions`` keeps only that many of each model's newest loadable versions in memory (``None``:
+    every version); older ones answer 404 ``version_not_loaded``.
     ``runtime_dir`` is a directory shared by the workers of one server (reload fan-out); the
     gunicorn runner sets it, other WSGI servers may leave it ``None`` (reload then affects only the
     process that received the call).
@@ -39,6 +41,7 @@ class ServiceConfig:
     batch_threads: int | None = None
     batch_rows: int = 128
     poll_interval: float = 2.0
+    max_versions: int | None = None
     admin_token: str | None = None
     max_records: int = 10_000
     max_body_bytes: int = 32 * 1024 * 1024
@@ -57,6 +60,8 @@ class ServiceConfig:
             raise ConfigError("engine_threads and batch_threads must be >= 1")
         if self.batch_threads is None:
             object.__setattr__(self, "batch_threads", available_cores())
+        if self.max_versions is not None and self.max_versions < 1:
+            raise ConfigError(f"max_versions must be at least 1 (or unset for every version), got {self.max_versions}")
         if self.poll_interval < 0:
             raise ConfigError(f"poll_interval must be >= 0 seconds (0 disables polling), got {self.poll_interval}")
         if self.max_records < 1 or self.max_body_bytes < 1:
@@ -86,7 +91,7 @@ class ServiceConfig:
         values: dict[str, Any] = {"repo": env["SCOREBRIDGE_REPO"],
                                   "admin_token": env.get("SCOREBRIDGE_ADMIN_TOKEN")}
         casts = {"engine": str, "trust_pickles": _flag, "engine_threads": int, "batch_threads": int,
-                 "batch_rows": int, "poll_interval": float,
+                 "batch_rows": int, "poll_interval": float, "max_versions": int,
                  "max_records": int, "max_body_bytes": int, "audit_sample": float, "audit_log": _audit_dest}
         for key, cast in casts.items():
             raw = env.get(f"SCOREBRIDGE_{key.upper()}")

@@ -98,11 +98,15 @@ class LoadedModel:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """An immutable view of the registry: ``models[name][version]`` and ``latest[name]``."""
+    """An immutable view of the registry: ``models[name][version]`` and ``latest[name]``.
+
+    ``not_loaded[name]`` lists versions on disk that ``max_versions`` keeps out of memory.
+    """
 
     models: dict[str, dict[str, LoadedModel]]
     latest: dict[str, str]
     refused: dict[str, dict[str, str]]
+    not_loaded: dict[str, list[str]] = field(default_factory=dict)
 
     def get(self, name: str, version: str | None = None) -> LoadedModel:
         """The model ``name`` at ``version`` (``None`` or ``"latest"``: the newest loaded); 404 else."""
@@ -113,6 +117,10 @@ class Snapshot:
         if version is None or version == "latest":
             return versions[self.latest[name]]
         model = versions.get(version)
+        if model is None and version in self.not_loaded.get(name, ()):
+            raise ApiError(404, "version_not_loaded",
+                           f"model {name!r} version {version!r} is in the repository but not loaded: this server "
+                           f"keeps the {len(versions)} newest (--max-versions); loaded: {', '.join(versions)}")
         if model is None:
             raise ApiError(404, "version_not_found",
                            f"model {name!r} has no version {version!r}; available: {', '.join(versions)}")
@@ -138,13 +146,15 @@ class ModelRegistry:
     """Loads a repository into engines and keeps it current (see the module docstring)."""
 
     def __init__(self, repo: Path, engine: str = "onnx", *, engine_options: dict[str, Any] | None = None,
-                 batch: tuple[dict[str, Any], int] | None = None,
+                 batch: tuple[dict[str, Any], int] | None = None, max_versions: int | None = None,
                  on_reload: Callable[[ReloadReport], None] | None = None) -> None:
-        """``batch``: (engine options, minimum rows) for a second engine that scores big requests."""
+        """``batch``: (engine options, minimum rows) for a second engine that scores big requests;
+        ``max_versions``: how many of each model's newest loadable versions to keep (``None``: all)."""
         self.repo = Path(repo)
         self.engine_name = engine
         self.engine_options = engine_options or {}
         self.batch = batch
+        self.max_versions = max_versions
         self.on_reload = on_reload
         self.snapshot = Snapshot({}, {}, {})
         # refusals remembered by fingerprint, so a broken bundle is logged once, not on every poll
@@ -173,22 +183,26 @@ class ModelRegistry:
             return report
         models: dict[str, dict[str, LoadedModel]] = {}
         refused: dict[str, dict[str, str]] = {}
+        not_loaded: dict[str, list[str]] = {}
         for name, versions in on_disk.items():
             loaded: dict[str, LoadedModel] = {}
-            for version in versions:  # oldest first, so dicts keep natural version order
-                key = f"{name}/{version}"
+            # newest first, so --max-versions keeps the newest that load (a refused one does not count)
+            for version in reversed(versions):
+                if self.max_versions is not None and len(loaded) >= self.max_versions:
+                    not_loaded.setdefault(name, []).insert(0, version)
+                    continue
                 model, reason = self._load_version(name, version, old.models.get(name, {}).get(version), report)
                 if model is not None:
                     loaded[version] = model
                 if reason is not None:
                     refused.setdefault(name, {})[version] = reason
-                    report.refused[key] = reason
+                    report.refused[f"{name}/{version}"] = reason
             if loaded:
-                models[name] = loaded
+                models[name] = {v: loaded[v] for v in versions if v in loaded}  # natural version order
         for name, versions in old.models.items():
             report.removed += [f"{name}/{v}" for v in versions if v not in models.get(name, {})]
         latest = {name: max(versions, key=version_key) for name, versions in models.items()}
-        self.snapshot = Snapshot(models, latest, refused)
+        self.snapshot = Snapshot(models, latest, refused, not_loaded)
         if report.loaded or report.removed:
             log.info("models now serving: %s", ", ".join(f"{n}@{v}" for n, v in latest.items()) or "none")
         return report

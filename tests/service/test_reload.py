@@ -144,3 +144,39 @@ def test_admin_reload_needs_the_token(reload_repo: Path) -> None:
         r = requests.post(f"{base}/v1/admin/reload", headers=AUTH)
         assert r.status_code == 200 and r.json()["loaded"] == ["credit_risk/2"]
         assert requests.get(f"{base}/v1/models").json()["models"][0]["versions"] == ["1", "2"]
+
+
+def test_max_versions_keeps_the_newest_that_load(reload_repo: Path, sample_repo: Path) -> None:
+    _, inputs, _ = verification(sample_repo, "credit_risk")
+    payload = {"records": json_records(inputs.head(2))}
+    drop_version(reload_repo, "2")
+    with running_service(reload_repo, env={"SCOREBRIDGE_ADMIN_TOKEN": TOKEN},
+                         args=["--poll-interval", "0", "--audit-log", "off", "--max-versions", "2"]) as base:
+        listing = requests.get(f"{base}/v1/models").json()["models"][0]
+        assert listing["versions"] == ["1", "2"] and "not_loaded" not in listing
+
+        # version 10 (natural order: newer than 2) pushes version 1 out of memory
+        drop_version(reload_repo, "10")
+        report = requests.post(f"{base}/v1/admin/reload", headers=AUTH).json()
+        assert report["loaded"] == ["credit_risk/10"] and report["removed"] == ["credit_risk/1"]
+        listing = requests.get(f"{base}/v1/models").json()["models"][0]
+        assert (listing["versions"], listing["latest"], listing["not_loaded"]) == (["2", "10"], "10", ["1"])
+        r = requests.post(f"{base}/v1/models/credit_risk/versions/1/predict", json=payload)
+        assert r.status_code == 404 and r.json()["error"]["code"] == "version_not_loaded"
+        assert "--max-versions" in r.json()["error"]["message"]
+
+        # a refused newest version does not count: 10 and 2 keep serving
+        drop_version(reload_repo, "11", tamper=True)
+        report = requests.post(f"{base}/v1/admin/reload", headers=AUTH).json()
+        assert "credit_risk/11" in report["refused"] and report["removed"] == []
+        assert requests.get(f"{base}/v1/models").json()["models"][0]["versions"] == ["2", "10"]
+        assert requests.post(f"{base}/v1/models/credit_risk/predict", json=payload).json()["version"] == "10"
+
+
+def test_max_versions_must_be_positive(reload_repo: Path) -> None:
+    from scoring_service.config import ConfigError, ServiceConfig
+
+    with pytest.raises(ConfigError, match="max_versions must be at least 1"):
+        ServiceConfig(repo=reload_repo, max_versions=0)
+    env = {"SCOREBRIDGE_REPO": str(reload_repo), "SCOREBRIDGE_MAX_VERSIONS": "3"}
+    assert ServiceConfig.from_env(env).max_versions == 3
