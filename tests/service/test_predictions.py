@@ -42,6 +42,17 @@ def test_json_predictions_match_native_including_missing_and_unseen(
         assert_matches_native(bundle, pd.concat([native] * copies), got, "onnx")
 
 
+def test_request_ids_are_distinct_across_workers_and_echo_the_callers(service: str, service_repo: Path) -> None:
+    _, inputs, _ = verification(service_repo, "credit_risk")
+    payload = {"records": json_records(inputs.head(1))}
+    # fresh connections, so both workers answer (each seeds its own generator after the fork)
+    ids = [requests.post(f"{service}/v1/models/credit_risk/predict", json=payload).json()["request_id"]
+           for _ in range(24)]
+    assert len(set(ids)) == 24 and all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+    r = requests.post(f"{service}/v1/models/credit_risk/predict", json=payload, headers={"X-Request-ID": "abc-1"})
+    assert r.json()["request_id"] == "abc-1" == r.headers["X-Request-ID"]
+
+
 def test_pinned_version_and_latest_agree(service: str, service_repo: Path, http: requests.Session) -> None:
     _, inputs, _ = verification(service_repo, "credit_risk")
     payload = {"records": json_records(inputs.head(5))}
