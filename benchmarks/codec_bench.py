@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from scorebridge.bundle import Bundle  # noqa: E402
 from scorebridge.engines import load_engine  # noqa: E402
-from scoring_service.codec import dumps, parse_json, predictions_json, records_of, v1_columns  # noqa: E402
+from scoring_service.codec import RecordsDecoder, dumps, parse_json, predictions_json, records_of, v1_columns  # noqa: E402
 
 
 def timed(fn: Callable[[], object], calls: int) -> np.ndarray:
@@ -60,13 +60,14 @@ def main(argv: list[str] | None = None) -> int:
     body = orjson.dumps({"records": (records * (args.records // len(records) + 1))[:args.records]})
     engine = load_engine(bundle, "auto", threads=2)
     schema = bundle.schema
-    columns = v1_columns(schema, body, args.records)
+    decoder = RecordsDecoder(schema)
+    columns = v1_columns(decoder, body, args.records)
     prediction = engine.predict_columns(columns)
     assert dumps(predictions_json(prediction)) == dumps(prediction.to_records())
 
     paths = {
         "in: validating (orjson + from_records)": lambda: schema.from_records(records_of(parse_json(body), 10**6)),
-        "in: fast (msgspec, typed)": lambda: v1_columns(schema, body, 10**6),
+        "in: fast (msgspec, typed)": lambda: v1_columns(decoder, body, 10**6),
         "out: dict per record": lambda: dumps({"predictions": prediction.to_records()}),
         "out: fast (column-wise)": lambda: dumps({"predictions": predictions_json(prediction)}),
         f"score ({engine.name} engine, 2 threads)": lambda: engine.predict_columns(columns),

@@ -25,7 +25,7 @@ from scoring_service.errors import ApiError
 
 if TYPE_CHECKING:
     from scoring_service.app import Service
-    from scoring_service.registry import LoadedModel
+    from scoring_service.registry import Snapshot
 
 
 def _unsupported(mimetype: str, accepted: tuple[str, ...]) -> ApiError:
@@ -40,9 +40,10 @@ def v1_blueprint(service: Service) -> Blueprint:
     limit = service.config.max_records
     bp.after_request(service.finish)
 
-    def summary(name: str, versions: dict[str, LoadedModel], latest: str) -> dict[str, Any]:
+    def summary(snap: Snapshot, name: str) -> dict[str, Any]:
+        versions, latest = snap.models[name], snap.latest[name]
         out = {"name": name, "versions": list(versions), "latest": latest, "task": versions[latest].bundle.task}
-        not_loaded = registry.snapshot.not_loaded.get(name)
+        not_loaded = snap.not_loaded.get(name)
         if not_loaded:  # only with --max-versions
             out["not_loaded"] = not_loaded
         return out
@@ -50,13 +51,13 @@ def v1_blueprint(service: Service) -> Blueprint:
     @bp.get("/models")
     def list_models() -> Response:
         snap = registry.snapshot
-        return json_response({"models": [summary(n, v, snap.latest[n]) for n, v in snap.models.items()]})
+        return json_response({"models": [summary(snap, n) for n in snap.models]})
 
     @bp.get("/models/<name>")
     def describe_model(name: str) -> Response:
         snap = registry.snapshot
         latest = snap.get(name)
-        return json_response({**summary(name, snap.models[name], latest.version), "latest_version": latest.describe()})
+        return json_response({**summary(snap, name), "latest_version": latest.describe()})
 
     @bp.get("/models/<name>/versions/<version>")
     def describe_version(name: str, version: str) -> Response:
@@ -75,7 +76,7 @@ def v1_blueprint(service: Service) -> Blueprint:
         call = service.begin("csv" if mimetype in CSV_TYPES else "v1")
         model = call.model = registry.snapshot.get(name, version)
         if mimetype in JSON_TYPES:
-            prediction = call.score(model, v1_columns(model.schema, request.get_data(cache=False), limit))
+            prediction = call.score(model, v1_columns(model.records_decoder, request.get_data(cache=False), limit))
             return json_response({"model": model.name, "version": model.version, "engine": model.engine_name,
                                   "request_id": call.request_id, "predictions": predictions_json(prediction)})
         if mimetype in CSV_TYPES:

@@ -13,7 +13,6 @@ import io
 import json
 import math
 import operator
-import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -95,19 +94,15 @@ class RecordsDecoder:
         return self.schema.from_typed_lists({name: list(map(get, records)) for name, get in self._getters})
 
 
-_decoders: weakref.WeakKeyDictionary[InputSchema, RecordsDecoder] = weakref.WeakKeyDictionary()
+def v1_columns(decoder: RecordsDecoder, body: bytes, limit: int) -> Columns:
+    """A v1 JSON body -> validated columns (fast path first; see the module docstring).
 
-
-def v1_columns(schema: InputSchema, body: bytes, limit: int) -> Columns:
-    """A v1 JSON body -> validated columns (fast path first; see the module docstring)."""
-    decoder = _decoders.get(schema)
-    if decoder is None:
-        decoder = _decoders[schema] = RecordsDecoder(schema)
+    ``decoder`` is built once per loaded model version (``LoadedModel.records_decoder``)."""
     records = decoder(body)
     if records is not None:
         check_count(len(records), limit)
         return decoder.columns(records)
-    return schema.from_records(records_of(parse_json(body), limit))
+    return decoder.schema.from_records(records_of(parse_json(body), limit))
 
 
 def predictions_json(prediction: Prediction) -> orjson.Fragment:

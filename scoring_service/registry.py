@@ -26,6 +26,7 @@ from scorebridge.errors import ScorebridgeError
 from scorebridge.prediction import Prediction
 from scorebridge.process import pid_alive
 from scorebridge.schema import Columns, InputSchema, rows_in
+from scoring_service.codec import RecordsDecoder
 from scoring_service.errors import ApiError
 
 log = logging.getLogger("scoring_service")
@@ -57,12 +58,14 @@ class LoadedModel:
     batch_rows: int = 0
     schema: InputSchema = field(init=False)
     has_categories: bool = field(init=False)
+    records_decoder: RecordsDecoder = field(init=False)
     lock: threading.Lock | None = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "schema", self.bundle.schema)
         object.__setattr__(self, "has_categories",
                            any(f.categories is not None for f in self.bundle.schema.fields))
+        object.__setattr__(self, "records_decoder", RecordsDecoder(self.bundle.schema))
         # engines that are not thread safe are serialised; the fast ones are called concurrently
         object.__setattr__(self, "lock", None if self.engine.thread_safe else threading.Lock())
 
