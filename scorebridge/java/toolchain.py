@@ -102,10 +102,12 @@ def junit_console_jar() -> Path:
 
 
 def java_client_dir() -> Path:
-    """The Maven project holding the runtime sources (``java_client/`` in the source tree)."""
+    """The Maven project holding the runtime sources: ``SCOREBRIDGE_JAVA_CLIENT``, else the copy a wheel
+    installs next to this module (see ``setup.py``), else ``java_client/`` in the source tree."""
     override = os.environ.get("SCOREBRIDGE_JAVA_CLIENT")
     candidates = [Path(override)] if override else []
-    candidates.append(Path(__file__).resolve().parents[2] / "java_client")
+    here = Path(__file__).resolve().parent
+    candidates += [here / "java_client", here.parents[1] / "java_client"]
     for c in candidates:
         if (c / "src" / "main" / "java").is_dir():
             return c
