@@ -1,24 +1,27 @@
 """The floor for ``serve_bench.py``: the serving stack with no model and no framework.
 
 A bare WSGI app under gunicorn with scorebridge's own server settings (gthread workers, the same
-threads, keep-alive and ``SO_REUSEPORT``): it reads the request body and answers a canned v1 JSON
-body with one prediction per record. What it costs is what this machine charges for HTTP on loopback,
-gunicorn and the Python worker, before Flask, JSON decoding or scoring; scorebridge cannot be
-faster than it, so serve_bench prints it beside each latency it measures.
+threads, keep-alive, ``SO_REUSEPORT`` and CPU pinning): it reads the request body and answers a
+canned v1 JSON body with one prediction per record. What it costs is what this machine charges for
+HTTP on loopback, gunicorn and the Python worker, before Flask, JSON decoding or scoring;
+scorebridge cannot be faster than it, so serve_bench prints it beside each latency it measures.
 
-Run as ``python benchmarks/floor_app.py --port 8090 [--workers N] [--threads N]``.
+Run as ``python benchmarks/floor_app.py --port 8090 [--workers N] [--threads N] [--cpu-affinity MODE]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from scoring_service import affinity  # noqa: E402
 from scoring_service.config import available_cores  # noqa: E402
 from scoring_service.server import DEFAULT_THREADS, gunicorn_options  # noqa: E402
 
@@ -43,9 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS)
+    parser.add_argument("--cpu-affinity", choices=affinity.MODES, default="auto")
     args = parser.parse_args(argv)
-    options = gunicorn_options(args.host, args.port, args.workers or available_cores(), args.threads)
-    for hook in ("post_fork", "post_worker_init", "child_exit"):  # scorebridge's model loading and metrics
+    workers = args.workers or available_cores()
+    pin_dir = Path(tempfile.mkdtemp(prefix="floor-app-"))  # the same CPU pinning as scorebridge serve
+    pin = affinity.should_pin(args.cpu_affinity, workers, available_cores())
+    options = gunicorn_options(args.host, args.port, workers, args.threads, pin_dir if pin else None)
+    for hook in ("post_fork", "child_exit"):  # scorebridge's late listening and multiprocess metrics
         options.pop(hook)
     options["loglevel"] = "warning"
 
@@ -58,7 +65,10 @@ def main(argv: list[str] | None = None) -> int:
         def load(self) -> Any:
             return app
 
-    Floor().run()
+    try:
+        Floor().run()
+    finally:
+        shutil.rmtree(pin_dir, ignore_errors=True)
     return 0
 
 

@@ -15,6 +15,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     parser.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core)")
     parser.add_argument("--threads", type=int, default=None, help="request threads per worker (default 2)")
+    parser.add_argument("--cpu-affinity", choices=("auto", "on", "off"), default="auto",
+                        help="pin each worker's request threads to a core of its own (auto: when there is one "
+                             "worker per core; big requests still use every core)")
     parser.add_argument("--batch-threads", type=int, default=None, metavar="N",
                         help="ONNX Runtime threads for requests of --batch-rows records or more (default: cores; "
                              "1: off)")
@@ -50,7 +53,8 @@ def run_serve(args: argparse.Namespace) -> int:
     """Run the server until stopped; raises ScorebridgeError (one-line reason) on bad options."""
     from scoring_service.server import serve
 
-    serve(config_from_args(args), host=args.host, port=args.port, workers=args.workers, threads=args.threads)
+    serve(config_from_args(args), host=args.host, port=args.port, workers=args.workers, threads=args.threads,
+          cpu_affinity=args.cpu_affinity)
     return 0
 
 

@@ -26,6 +26,7 @@ from scorebridge.errors import ScorebridgeError
 from scorebridge.prediction import Prediction
 from scorebridge.process import pid_alive
 from scorebridge.schema import Columns, InputSchema, rows_in
+from scoring_service.affinity import every_core
 from scoring_service.codec import RecordsDecoder
 from scoring_service.errors import ApiError
 
@@ -70,10 +71,14 @@ class LoadedModel:
         object.__setattr__(self, "lock", None if self.engine.thread_safe else threading.Lock())
 
     def predict(self, columns: Columns) -> Prediction:
-        """Score validated columns; big requests use the multi-threaded batch engine when there is one."""
-        engine = self.engine
+        """Score validated columns; big requests use the multi-threaded batch engine when there is one,
+        on every core even when the worker's request threads are pinned to one (``affinity``)."""
         if self.batch_engine is not None and rows_in(columns) >= self.batch_rows:
-            engine = self.batch_engine
+            with every_core():
+                return self._score(self.batch_engine, columns)
+        return self._score(self.engine, columns)
+
+    def _score(self, engine: Engine, columns: Columns) -> Prediction:
         if self.lock is None:
             return engine.predict_columns(columns)
         with self.lock:
@@ -169,7 +174,9 @@ class ModelRegistry:
     # -- loading ------------------------------------------------------------------------------
     def reload(self) -> ReloadReport:
         """Rescan the repository; load new or changed versions; swap the snapshot atomically."""
-        with self._lock:
+        # the engines' thread pools start here and inherit this thread's CPUs: every core, even when an
+        # admin reload runs on a request thread pinned to one (see scoring_service.affinity)
+        with self._lock, every_core():
             report = self._reload_locked()
         if self.on_reload is not None:
             self.on_reload(report)

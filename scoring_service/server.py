@@ -21,6 +21,7 @@ from typing import Any
 
 from scorebridge.bundle import list_models
 from scorebridge.errors import UntrustedPickleError
+from scoring_service import affinity
 from scoring_service.config import ConfigError, ServiceConfig, available_cores
 
 # measured on 2 cores with serve_bench.py: 2 threads per worker beat 1 (keep-alive connections wait
@@ -82,11 +83,15 @@ def _post_fork(server: Any, worker: Any) -> None:
         worker.scorebridge_listen_late = True
 
 
-def _post_worker_init(worker: Any) -> None:
+def _post_worker_init(worker: Any, pin_dir: Path | None) -> None:
     # models are loaded: move every object so far out of the collector's sight, so a full collection
     # during a request walks only what requests allocate (fewer multi-millisecond GC pauses at p99)
     gc.collect()
     gc.freeze()
+    if pin_dir is not None:  # before the request threads start: they inherit the main thread's CPU
+        core = affinity.claim_core(pin_dir, worker.age)
+        if core is not None:
+            worker.log.info("request threads pinned to CPU %d (--cpu-affinity)", core)
     if getattr(worker, "scorebridge_listen_late", False):
         from gunicorn import sock, util
 
@@ -103,7 +108,10 @@ def _child_exit(server: Any, worker: Any) -> None:
     multiprocess.mark_process_dead(worker.pid)
 
 
-def gunicorn_options(host: str, port: int, workers: int, threads: int) -> dict[str, Any]:
+def gunicorn_options(host: str, port: int, workers: int, threads: int, pin_dir: Path | None = None
+                     ) -> dict[str, Any]:
+    """scorebridge's gunicorn settings; with ``pin_dir`` (a directory the workers share) each worker pins
+    its request threads to a CPU of its own (see :mod:`scoring_service.affinity`)."""
     return {
         "bind": [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"],
         "workers": workers,
@@ -123,7 +131,7 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int) -> dict[s
         "loglevel": "info",
         "proc_name": "scorebridge-serve",
         "post_fork": _post_fork,
-        "post_worker_init": _post_worker_init,
+        "post_worker_init": lambda worker: _post_worker_init(worker, pin_dir),
         "child_exit": _child_exit,
         # gunicorn >= 25 opens a control socket in $HOME by default: one path shared by every server
         "control_socket_disable": True,
@@ -131,12 +139,17 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int) -> dict[s
 
 
 def serve(config: ServiceConfig, *, host: str = "127.0.0.1", port: int = 8080, workers: int | None = None,
-          threads: int | None = None) -> None:
-    """Run gunicorn until it is stopped (SIGTERM/SIGINT: graceful). Raises ScorebridgeError on bad setup."""
+          threads: int | None = None, cpu_affinity: str = "auto") -> None:
+    """Run gunicorn until it is stopped (SIGTERM/SIGINT: graceful). Raises ScorebridgeError on bad setup.
+
+    ``cpu_affinity``: ``auto`` pins each worker's request threads to a core of its own when there is one
+    worker per core, ``on`` always (round robin), ``off`` never."""
     from gunicorn.app.base import BaseApplication
 
     if workers is not None and workers < 1 or threads is not None and threads < 1:
         raise ConfigError("--workers and --threads must be at least 1")
+    if cpu_affinity not in affinity.MODES:
+        raise ConfigError(f"--cpu-affinity must be one of {', '.join(affinity.MODES)}, got {cpu_affinity!r}")
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s")
     check_startup(config, host, port)
@@ -144,7 +157,9 @@ def serve(config: ServiceConfig, *, host: str = "127.0.0.1", port: int = 8080, w
         os.environ.setdefault(var, value)
     runtime = Path(tempfile.mkdtemp(prefix="scorebridge-serve-"))
     config = config.with_updates(runtime_dir=runtime)
-    options = gunicorn_options(host, port, workers or available_cores(), threads or DEFAULT_THREADS)
+    workers = workers or available_cores()
+    pin_dir = runtime if affinity.should_pin(cpu_affinity, workers, available_cores()) else None
+    options = gunicorn_options(host, port, workers, threads or DEFAULT_THREADS, pin_dir)
 
     class Server(BaseApplication):
         def load_config(self) -> None:
