@@ -20,7 +20,6 @@ worker, so a respawned worker takes the core its predecessor held.
 from __future__ import annotations
 
 import fcntl
-import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,8 +27,6 @@ from pathlib import Path
 from typing import IO
 
 MODES = ("auto", "on", "off")
-
-log = logging.getLogger("scoring_service")
 
 # the core this process's request threads are pinned to, and every core it may use (None: not pinned)
 _pinned: tuple[int, frozenset[int]] | None = None
@@ -64,11 +61,6 @@ def claim_core(lock_dir: Path, fallback: int) -> int | None:
     os.sched_setaffinity(0, {chosen})
     _pinned = (chosen, frozenset(cpus))
     return chosen
-
-
-def pinned_core() -> int | None:
-    """The core this worker's request threads are pinned to (``None``: not pinned)."""
-    return _pinned[0] if _pinned else None
 
 
 @contextmanager

@@ -148,8 +148,12 @@ def serve(config: ServiceConfig, *, host: str = "127.0.0.1", port: int = 8080, w
 
     if workers is not None and workers < 1 or threads is not None and threads < 1:
         raise ConfigError("--workers and --threads must be at least 1")
-    if cpu_affinity not in affinity.MODES:
-        raise ConfigError(f"--cpu-affinity must be one of {', '.join(affinity.MODES)}, got {cpu_affinity!r}")
+    cores = available_cores()
+    workers = workers or cores
+    try:
+        pin = affinity.should_pin(cpu_affinity, workers, cores)
+    except ValueError as exc:
+        raise ConfigError(f"--cpu-affinity: {exc}") from None
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s")
     check_startup(config, host, port)
@@ -157,9 +161,7 @@ def serve(config: ServiceConfig, *, host: str = "127.0.0.1", port: int = 8080, w
         os.environ.setdefault(var, value)
     runtime = Path(tempfile.mkdtemp(prefix="scorebridge-serve-"))
     config = config.with_updates(runtime_dir=runtime)
-    workers = workers or available_cores()
-    pin_dir = runtime if affinity.should_pin(cpu_affinity, workers, available_cores()) else None
-    options = gunicorn_options(host, port, workers, threads or DEFAULT_THREADS, pin_dir)
+    options = gunicorn_options(host, port, workers, threads or DEFAULT_THREADS, runtime if pin else None)
 
     class Server(BaseApplication):
         def load_config(self) -> None:
