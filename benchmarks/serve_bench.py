@@ -28,7 +28,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -131,6 +133,18 @@ def load_wrk(url: str, body: bytes, concurrency: int, seconds: int) -> dict[str,
     # a sync-worker server closes every connection; wrk counts those as read errors, not failures
     return {"rps": rps, "p99": p99, "failed": failed,
             "timeouts": int(errors.group(4)) if errors else 0, "tool": "wrk"}
+
+
+def connection_spread(port: int) -> list[int]:
+    """Established connections per server process on ``port``, most first (``ss``; empty without it).
+
+    With a listening socket per worker the kernel hashes each new connection to one of them, so the 8
+    connections of the concurrent run can land unevenly; an 8-0 split leaves one worker idle."""
+    if shutil.which("ss") is None:
+        return []
+    out = subprocess.run(["ss", "-Htnp", "state", "established", "(", "sport", "=", f":{port}", ")"],
+                         capture_output=True, text=True, check=False).stdout
+    return sorted(Counter(re.findall(r"pid=(\d+)", out)).values(), reverse=True)
 
 
 def _wrk_ms(text: str) -> float:
@@ -241,7 +255,12 @@ def measure(base: str, path: str, one: bytes, batch: bytes, seconds: int, genera
     client = RawClient(host, int(port), path, one)
     one_rec = sequential(client, 2000, check)
     client.close()
+    spread: list[int] = []
+    probe = threading.Timer(min(2.0, seconds / 2), lambda: spread.extend(connection_spread(int(port))))
+    probe.start()
     conc = generator(base + path, one, 8, seconds)
+    probe.join()
+    conc["spread"] = spread
     client = RawClient(host, int(port), path, batch)
     batch_rec = sequential(client, 200, check)
     client.close()
@@ -328,6 +347,12 @@ def run(args: argparse.Namespace) -> int:
         print(_row(f"1000 records {key} (ms)", ours["batch"][key], theirs["batch"][key], floor["batch"][key],
                    "lower", "<= 10 ms" if key == "p95" else ""))
     print(f"failed requests at c=8: scorebridge {ours['c8']['failed']}, naive {theirs['c8']['failed']}")
+    if ours["c8"]["spread"]:
+        def split(spread: list[int]) -> str:
+            return "+".join(map(str, spread + [0] * (workers - len(spread))))
+
+        print(f"c=8 connections per worker: scorebridge {split(ours['c8']['spread'])}, "
+              f"floor {split(floor['c8']['spread'])}")
     print("floor: the same HTTP, gunicorn settings and Python workers answering canned JSON, with no Flask, no "
           "decoding and no model: what this machine charges before any serving code runs")
     if trees:
