@@ -222,11 +222,23 @@ def naive_server(bundle_dir: Path, workers: int) -> AbstractContextManager[str]:
     return _server_process([*cmd, "benchmarks.naive_app:app"], port, env, settle=2.0)
 
 
-def floor_server(workers: int, threads: int | None) -> AbstractContextManager[str]:
+def serve_option(serve_args: list[str], name: str) -> str | None:
+    """The value of option ``name`` among scorebridge serve arguments (``--x v`` or ``--x=v``; last wins)."""
+    value = None
+    for i, arg in enumerate(serve_args):
+        if arg == name and i + 1 < len(serve_args):
+            value = serve_args[i + 1]
+        elif arg.startswith(name + "="):
+            value = arg.split("=", 1)[1]
+    return value
+
+
+def floor_server(workers: int, threads: int | None, cpu_affinity: str | None) -> AbstractContextManager[str]:
     """benchmarks/floor_app.py: scorebridge's gunicorn settings around a canned-answer WSGI app."""
     port = free_port()
     cmd = [sys.executable, str(ROOT / "benchmarks" / "floor_app.py"), "--port", str(port), "--workers", str(workers)]
     cmd += ["--threads", str(threads)] if threads else []
+    cmd += ["--cpu-affinity", cpu_affinity] if cpu_affinity else []
     return _server_process(cmd, port, dict(os.environ), settle=1.0)
 
 
@@ -330,7 +342,9 @@ def run(args: argparse.Namespace) -> int:
     with naive_server(bundle.path, workers) as base:
         theirs = measure(base, "/predict", one, batch, args.duration, generator, check)
     print("floor: scorebridge's gunicorn settings around a canned-answer WSGI app ...", flush=True)
-    with floor_server(workers, args.threads) as base:
+    # the floor runs with scorebridge's threads and CPU affinity, tuning runs' --serve-arg included
+    threads = serve_option(serve_args, "--threads")
+    with floor_server(workers, int(threads) if threads else None, serve_option(serve_args, "--cpu-affinity")) as base:
         floor = measure(base, "/", one, batch, args.duration, generator, check)
     trees = booster_floor(bundle, batch_records)
 

@@ -40,8 +40,9 @@ def running_service(repo: str | os.PathLike[str], engine: str = "onnx", workers:
     """Run ``scorebridge serve`` on a free loopback port; yield its base URL once ``/readyz`` is 200.
 
     ``args`` adds serve options (``["--threads", "4"]``); ``env`` adds environment variables.
-    The server's stdout and stderr (the audit log by default) go to ``log_path`` (a temporary file if
-    ``None``). On exit the server gets SIGTERM (graceful) and, if it lingers, SIGKILL.
+    The server's stdout and stderr (the audit log by default) go to ``log_path`` (if ``None``, a
+    temporary file, deleted on exit; its tail is in the error when the server does not start). On exit
+    the server gets SIGTERM (graceful) and, if it lingers, SIGKILL.
     """
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -52,6 +53,7 @@ def running_service(repo: str | os.PathLike[str], engine: str = "onnx", workers:
     root = str(Path(__file__).resolve().parent.parent)
     full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, full_env.get("PYTHONPATH")]))
     full_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    temporary = log_path is None
     if log_path is None:
         fd, log_path = tempfile.mkstemp(prefix="scorebridge-serve-", suffix=".log")
         os.close(fd)
@@ -68,6 +70,8 @@ def running_service(repo: str | os.PathLike[str], engine: str = "onnx", workers:
         yield base
     finally:
         _stop(proc)
+        if temporary:
+            Path(log_path).unlink(missing_ok=True)
 
 
 def _stop(proc: subprocess.Popen) -> None:

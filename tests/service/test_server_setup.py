@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import socket
+import tempfile
 import time
 from pathlib import Path
 
@@ -58,6 +59,15 @@ def _by_pid(lines: list[str]) -> list[tuple[str, str]]:
         if match:
             out.append((match.group(1), line))
     return out
+
+
+def test_a_temporary_server_log_is_removed_on_exit(sample_repo: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with running_service(sample_repo, args=["--audit-log", "off", "--poll-interval", "0"]):
+        logs = list(tmp_path.glob("scorebridge-serve-*.log"))
+        assert len(logs) == 1 and "models loaded; listening on" in logs[0].read_text()
+    assert not list(tmp_path.glob("scorebridge-serve-*.log"))
 
 
 def test_openmp_is_capped_only_for_the_native_engine(tmp_path: Path) -> None:
