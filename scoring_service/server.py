@@ -99,7 +99,24 @@ def _post_worker_init(worker: Any, pin_dir: Path | None) -> None:
         for listener in worker.sockets:
             util.close_on_exec(listener)
         worker.wait_fds = worker.sockets + [worker.PIPE[0]]
-        worker.log.info("models loaded; listening on %s", ", ".join(str(lnr) for lnr in worker.sockets))
+        worker.log.info("%s; listening on %s", _load_summary(worker.wsgi),
+                        ", ".join(str(lnr) for lnr in worker.sockets))
+
+
+def _load_summary(app: Any) -> str:
+    """What this worker loaded, for its "listening" line: a worker whose bundles were all refused
+    still listens (``/readyz`` says 503), and its log should not read as if all were well."""
+    service = getattr(app, "extensions", {}).get("scorebridge")
+    if service is None:  # another WSGI app under these settings
+        return "models loaded"
+    snap = service.registry.snapshot
+    versions = sum(len(v) for v in snap.models.values())
+    text = f"models loaded ({len(snap.models)} model(s), {versions} version(s))"
+    refused = [f"{name}/{version}" for name, vs in snap.refused.items() for version in vs]
+    if refused:
+        ready = "ready" if service.registry.is_ready() else "NOT ready: /readyz answers 503"
+        text += f"; refused {', '.join(refused)} ({ready})"
+    return text
 
 
 def _child_exit(server: Any, worker: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -65,3 +66,16 @@ def predictions_to_columns(bundle: Bundle, predictions: list[dict]) -> dict[str,
             out[f"probability_{c}"] = [p["probabilities"][str(c)] for p in predictions]
         return out
     return {"prediction": [p["prediction"] for p in predictions]}
+
+
+def drop_version(repo: Path, version: str, *, tamper: bool = False) -> None:
+    """Add credit_risk/<version> the way an export does: staged in a hidden directory, then renamed."""
+    staging = repo / "credit_risk" / f".{version}.tmp"
+    shutil.copytree(repo / "credit_risk" / "1", staging)
+    manifest = json.loads((staging / "manifest.json").read_text())
+    manifest["version"] = version
+    (staging / "manifest.json").write_text(json.dumps(manifest))
+    if tamper:
+        with open(staging / "model.onnx", "ab") as fh:
+            fh.write(b"\0tampered")
+    staging.rename(repo / "credit_risk" / version)

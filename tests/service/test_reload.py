@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import threading
 import time
@@ -13,23 +12,10 @@ import pytest
 import requests
 
 from scoring_service.testing import running_service
-from service.helpers import json_records, verification
+from service.helpers import drop_version, json_records, verification
 
 TOKEN = "reload-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-def drop_version(repo: Path, version: str, *, tamper: bool = False) -> None:
-    """Add credit_risk/<version> the way an export does: staged in a hidden directory, then renamed."""
-    staging = repo / "credit_risk" / f".{version}.tmp"
-    shutil.copytree(repo / "credit_risk" / "1", staging)
-    manifest = json.loads((staging / "manifest.json").read_text())
-    manifest["version"] = version
-    (staging / "manifest.json").write_text(json.dumps(manifest))
-    if tamper:
-        with open(staging / "model.onnx", "ab") as fh:
-            fh.write(b"\0tampered")
-    staging.rename(repo / "credit_risk" / version)
 
 
 class Hammer:

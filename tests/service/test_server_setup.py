@@ -15,6 +15,7 @@ from scorebridge.engines import load_engine
 from scoring_service.config import ServiceConfig
 from scoring_service.server import thread_environment
 from scoring_service.testing import running_service
+from service.helpers import drop_version
 
 _LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
 
@@ -42,7 +43,8 @@ def test_each_worker_listens_on_its_own_socket_once_its_models_are_loaded(sample
             time.sleep(0.1)
         assert listening_sockets(port) == 2
     lines = log.read_text().splitlines()
-    listening = {pid for pid, line in _by_pid(lines) if "models loaded; listening on" in line}
+    loaded_line = "models loaded (3 model(s), 3 version(s)); listening on"
+    listening = {pid for pid, line in _by_pid(lines) if loaded_line in line}
     assert len(listening) == 2
     for pid in listening:  # a worker that listened had loaded every model first
         events = [line for p, line in _by_pid(lines) if p == pid]
@@ -66,8 +68,17 @@ def test_a_temporary_server_log_is_removed_on_exit(sample_repo: Path, tmp_path: 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     with running_service(sample_repo, args=["--audit-log", "off", "--poll-interval", "0"]):
         logs = list(tmp_path.glob("scorebridge-serve-*.log"))
-        assert len(logs) == 1 and "models loaded; listening on" in logs[0].read_text()
+        assert len(logs) == 1 and "; listening on" in logs[0].read_text()
     assert not list(tmp_path.glob("scorebridge-serve-*.log"))
+
+
+def test_the_listening_line_names_refused_bundles(repo_copy: Path, tmp_path: Path) -> None:
+    drop_version(repo_copy, "2", tamper=True)  # refused; credit_risk/1 keeps the server ready
+    log = tmp_path / "serve.log"
+    with running_service(repo_copy, args=["--audit-log", "off", "--poll-interval", "0"], log_path=log):
+        pass
+    line = next(line for line in log.read_text().splitlines() if "; listening on" in line)
+    assert "models loaded (3 model(s), 3 version(s)); refused credit_risk/2 (ready); listening on" in line
 
 
 def test_openmp_is_capped_only_for_the_native_engine(tmp_path: Path) -> None:
