@@ -54,7 +54,7 @@ def running_service(repo: str | os.PathLike[str], engine: str = "onnx", workers:
     full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, full_env.get("PYTHONPATH")]))
     full_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     temporary = log_path is None
-    if log_path is None:
+    if temporary:
         fd, log_path = tempfile.mkstemp(prefix="scorebridge-serve-", suffix=".log")
         os.close(fd)
     with open(log_path, "ab") as log:
