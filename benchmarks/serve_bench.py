@@ -11,6 +11,7 @@ Each is also measured on a floor (``benchmarks/floor_app.py``: scorebridge's gun
 WSGI app that answers canned JSON), because this machine's speed drifts by up to 2x between runs and
 the floor shows what it charged for HTTP, gunicorn and a Python worker in this run; and the trees alone
 (native XGBoost ``inplace_predict`` of the 1,000 records' features, in-process) for the big request.
+``benchmarks/host_probe.py`` measures what the host itself charges for cross-CPU wake-ups and idle spells.
 
 Usage: ``python benchmarks/serve_bench.py [--repo DIR] [--duration 20]`` (``--repo`` defaults to a
 fresh build of the credit-risk sample in a temporary directory). Install wrk with ``apt-get install wrk``.
