@@ -27,21 +27,21 @@ from collections.abc import Callable
 import numpy as np
 
 
-def _stats(samples: list[float], unit: float) -> str:
-    values = np.asarray(samples) * unit
-    return "p50 {:.1f} / p99 {:.1f}".format(*np.percentile(values, [50, 99]))
+def _stats(samples: list[float], unit: float, digits: int) -> str:
+    p50, p99 = np.percentile(np.asarray(samples) * unit, [50, 99])
+    return f"p50 {p50:.{digits}f} / p99 {p99:.{digits}f}"
 
 
 def round_trip(parent_cpu: int, child_cpu: int, rounds: int, idle: float) -> str:
     """p50/p99 (µs) of a pipe round trip to a child process, each pinned to the given CPU."""
-    to_child, from_parent = os.pipe()
-    to_parent, from_child = os.pipe()
+    child_reads, parent_writes = os.pipe()
+    parent_reads, child_writes = os.pipe()
     pid = os.fork()
     if pid == 0:  # the echo process
         try:
             os.sched_setaffinity(0, {child_cpu})
-            while (byte := os.read(to_child, 1)) != b"q":
-                os.write(from_child, byte)
+            while (byte := os.read(child_reads, 1)) != b"q":
+                os.write(child_writes, byte)
         finally:
             os._exit(0)
     before = os.sched_getaffinity(0)
@@ -52,17 +52,17 @@ def round_trip(parent_cpu: int, child_cpu: int, rounds: int, idle: float) -> str
             if idle:
                 time.sleep(idle)
             start = time.perf_counter()
-            os.write(from_parent, b"x")
-            os.read(to_parent, 1)
+            os.write(parent_writes, b"x")
+            os.read(parent_reads, 1)
             if i >= 100:  # the first round trips warm both processes up
                 samples.append(time.perf_counter() - start)
     finally:
-        os.write(from_parent, b"q")
+        os.write(parent_writes, b"q")
         os.waitpid(pid, 0)
         os.sched_setaffinity(0, before)
-        for fd in (to_child, from_parent, to_parent, from_child):
+        for fd in (child_reads, parent_writes, parent_reads, child_writes):
             os.close(fd)
-    return _stats(samples, 1e6) + " µs"
+    return _stats(samples, 1e6, 1) + " µs"
 
 
 def after_idle(work: Callable[[], object], rounds: int, idle: float) -> str:
@@ -76,14 +76,18 @@ def after_idle(work: Callable[[], object], rounds: int, idle: float) -> str:
         start = time.perf_counter()
         work()
         samples.append(time.perf_counter() - start)
-    values = np.asarray(samples) * 1e3
-    return "p50 {:.3f} / p99 {:.3f} ms".format(*np.percentile(values, [50, 99]))
+    return _stats(samples, 1e3, 3) + " ms"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3000, help="round trips per case (default 3000)")
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1, got {args.rounds}")
+    if not hasattr(os, "sched_setaffinity"):
+        print("host_probe: needs Linux (it pins processes to CPUs)", file=sys.stderr)
+        return 2
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) < 2:
         print("host_probe: needs at least 2 CPUs", file=sys.stderr)
