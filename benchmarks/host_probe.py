@@ -12,7 +12,7 @@ without any serving code (Linux, 2+ CPUs):
   whose idle vCPUs halt, the physical core may run someone else meanwhile, and the next request
   starts with cold caches.
 
-Usage: ``python benchmarks/host_probe.py [--rounds 3000]``. docs/serving.md gives this machine's figures.
+Usage: ``python benchmarks/host_probe.py [--rounds 3000]``. docs/serving-performance.md gives this machine's figures.
 """
 
 from __future__ import annotations

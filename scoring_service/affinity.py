@@ -4,7 +4,7 @@ Why: with one worker per core, a request hops between the worker's main thread (
 thread, and the scheduler lets them wander across cores. On the 2-vCPU VM this project measures
 on, waking a thread on another (idle) vCPU is much of what a one-record request waits for. Pinned,
 the one-record p50 fell from 1.09-1.24 ms to 0.86-0.91 ms and p99 from 2.16-2.51 ms to 1.64-1.66 ms
-(``docs/serving.md``). nginx's ``worker_cpu_affinity auto`` does the same.
+(``docs/serving-performance.md``). nginx's ``worker_cpu_affinity auto`` does the same.
 
 What is pinned: the worker's main thread, once its models are loaded, and so the request threads it
 starts afterwards (a new thread inherits its creator's CPU mask). The engines' own thread pools

@@ -25,7 +25,7 @@ from scoring_service import affinity
 from scoring_service.config import ConfigError, ServiceConfig, available_cores
 
 # measured on 2 cores with serve_bench.py: 2 threads per worker beat 1 (keep-alive connections wait
-# less) and 4+ (more GIL contention); see docs/serving.md
+# less) and 4+ (more GIL contention); see docs/serving-performance.md
 DEFAULT_THREADS = 2
 # BLAS pools (NumPy, the native pipeline's linear algebra): one thread per call, a worker per core.
 _BLAS_VARS = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
