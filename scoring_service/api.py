@@ -10,6 +10,7 @@ import scorebridge
 from scoring_service.codec import (
     CSV_TYPES,
     JSON_TYPES,
+    dumps,
     json_response,
     parse_json,
     parse_keep,
@@ -24,13 +25,20 @@ from scoring_service.codec import (
 from scoring_service.errors import ApiError
 
 if TYPE_CHECKING:
-    from scoring_service.app import Service
-    from scoring_service.registry import Snapshot
+    from scoring_service.app import Call, Service
+    from scoring_service.registry import LoadedModel, Snapshot
 
 
 def _unsupported(mimetype: str, accepted: tuple[str, ...]) -> ApiError:
     return ApiError(415, "unsupported_media_type",
                     f"Content-Type {mimetype or '(none)'!r} is not accepted here; send {' or '.join(accepted)}")
+
+
+def v1_json_answer(call: Call, model: LoadedModel, body: bytes, limit: int) -> bytes:
+    """Score a v1 JSON body with ``model``: the answer's bytes (raises what the error handlers map)."""
+    prediction = call.score(model, v1_columns(model.records_decoder, body, limit))
+    return dumps({"model": model.name, "version": model.version, "engine": model.engine_name,
+                  "request_id": call.request_id, "predictions": predictions_json(prediction)})
 
 
 def v1_blueprint(service: Service) -> Blueprint:
@@ -76,9 +84,8 @@ def v1_blueprint(service: Service) -> Blueprint:
         call = service.begin("csv" if mimetype in CSV_TYPES else "v1")
         model = call.model = registry.snapshot.get(name, version)
         if mimetype in JSON_TYPES:
-            prediction = call.score(model, v1_columns(model.records_decoder, request.get_data(cache=False), limit))
-            return json_response({"model": model.name, "version": model.version, "engine": model.engine_name,
-                                  "request_id": call.request_id, "predictions": predictions_json(prediction)})
+            answer = v1_json_answer(call, model, request.get_data(cache=False), limit)
+            return Response(answer, mimetype="application/json")
         if mimetype in CSV_TYPES:
             keep = parse_keep(request.args.get("keep"))
             frame, columns = read_csv(model.schema, request.get_data(cache=False), keep, limit)

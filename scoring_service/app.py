@@ -22,7 +22,7 @@ log = logging.getLogger("scoring_service")
 
 
 class Call:
-    """Bookkeeping for one prediction request, finished by :meth:`Service.finish`."""
+    """Bookkeeping for one prediction request, closed by :meth:`Service.record`."""
 
     __slots__ = ("protocol", "request_id", "start", "model", "rows", "unseen", "inputs", "outputs", "sampled")
 
@@ -90,28 +90,21 @@ class Service:
         return report
 
     # -- per-request accounting ---------------------------------------------------------------
-    def begin(self, protocol: str) -> Call:
-        rid = request.headers.get("X-Request-ID")
-        if not rid or len(rid) > 128 or not rid.isprintable():
+    def new_call(self, protocol: str, request_id: str | None) -> Call:
+        """Start the bookkeeping of one prediction request; ``request_id`` is the caller's
+        ``X-Request-ID``, kept when it is a sane correlation id."""
+        if not request_id or len(request_id) > 128 or not request_id.isprintable():
             # a correlation id, not a secret: the module PRNG (reseeded in each forked worker) spares
             # uuid4's getrandom() system call, whose GIL hand-off showed in the c=8 profile
-            rid = f"{random.getrandbits(128):032x}"
-        call = Call(protocol, rid, self.audit is not None and self.audit.sampled())
-        g.call = call
-        return call
+            request_id = f"{random.getrandbits(128):032x}"
+        return Call(protocol, request_id, self.audit is not None and self.audit.sampled())
 
-    def finish(self, response: Response) -> Response:
-        """``after_request`` of the prediction blueprints: metrics and the audit line, for every status."""
-        call: Call | None = g.pop("call", None)
-        if call is None:
-            return response
+    def record(self, call: Call, status: int, error: str | None) -> None:
+        """Metrics and the audit line of a finished prediction request, whatever its status."""
         seconds = time.perf_counter() - call.start
-        status = response.status_code
         model = call.model
         name, version = (model.name, model.version) if model is not None else ("", "")
-        error = getattr(g, "error_code", None)
         self.metrics.observe(name, version, call.protocol, status, seconds, call.rows, call.unseen, error)
-        response.headers["X-Request-ID"] = call.request_id
         if self.audit is not None:
             entry: dict[str, Any] = {"request_id": call.request_id, "model": name or None, "version": version or None,
                                      "engine": self.config.engine, "protocol": call.protocol, "records": call.rows,
@@ -124,6 +117,21 @@ class Service:
                 entry["inputs"] = columns_for_log(call.inputs)
                 entry["outputs"] = columns_for_log(call.outputs.to_columns())
             self.audit.write(entry)
+
+    # -- the Flask side of it (the v1 JSON fast path in ``fastpath.py`` calls the two above itself)
+    def begin(self, protocol: str) -> Call:
+        """:meth:`new_call` for the request Flask is handling."""
+        call = self.new_call(protocol, request.headers.get("X-Request-ID"))
+        g.call = call
+        return call
+
+    def finish(self, response: Response) -> Response:
+        """``after_request`` of the prediction blueprints: :meth:`record`, and the ``X-Request-ID``."""
+        call: Call | None = g.pop("call", None)
+        if call is None:
+            return response
+        self.record(call, response.status_code, getattr(g, "error_code", None))
+        response.headers["X-Request-ID"] = call.request_id
         return response
 
 
@@ -137,6 +145,7 @@ def create_app(config: ServiceConfig | Mapping[str, Any] | None = None) -> Flask
     elif not isinstance(config, ServiceConfig):
         config = ServiceConfig.from_mapping(config)
     from scoring_service.api import v1_blueprint, v2_blueprint
+    from scoring_service.fastpath import JsonPredictFastPath
     from scoring_service.ops import admin_blueprint, ops_blueprint
 
     app = Flask("scoring_service")
@@ -146,5 +155,6 @@ def create_app(config: ServiceConfig | Mapping[str, Any] | None = None) -> Flask
     register_error_handlers(app)
     for bp in (v1_blueprint(service), v2_blueprint(service), ops_blueprint(service), admin_blueprint(service)):
         app.register_blueprint(bp)
+    app.wsgi_app = JsonPredictFastPath(app, service)  # type: ignore[method-assign]
     service.start()
     return app

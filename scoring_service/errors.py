@@ -56,19 +56,30 @@ def to_api_error(exc: BaseException) -> ApiError:
     return ApiError(500, "internal_error", f"internal error ({type(exc).__name__}); see the server log")
 
 
+def handle_exception(exc: BaseException) -> ApiError:
+    """Classify ``exc`` (:func:`to_api_error`) and log it when the fault is ours (5xx)."""
+    err = to_api_error(exc)
+    if err.status >= 500:
+        log.error("%s: %s", err.code, exc, exc_info=not isinstance(exc, ScorebridgeError))
+    return err
+
+
+def error_body(err: ApiError) -> bytes:
+    """The JSON body of every error answer."""
+    return orjson.dumps({"error": {"code": err.code, "message": err.message, "field": err.field,
+                                   "record": err.record}})
+
+
 def error_response(err: ApiError) -> Response:
-    body = {"error": {"code": err.code, "message": err.message, "field": err.field, "record": err.record}}
-    return Response(orjson.dumps(body), status=err.status, mimetype="application/json")
+    return Response(error_body(err), status=err.status, mimetype="application/json")
 
 
 def register_error_handlers(app: Flask) -> None:
-    """Route every exception raised while handling a request through :func:`to_api_error`."""
+    """Route every exception raised while handling a request through :func:`handle_exception`."""
 
     def handle(exc: Exception) -> Response:
-        err = to_api_error(exc)
+        err = handle_exception(exc)
         g.error_code = err.code  # for the request's metrics and audit line
-        if err.status >= 500:
-            log.error("%s: %s", err.code, exc, exc_info=not isinstance(exc, ScorebridgeError))
         return error_response(err)
 
     app.register_error_handler(Exception, handle)

@@ -1,0 +1,79 @@
+"""The v1 JSON predict request, answered below Flask.
+
+Flask's request machinery (request and app contexts, routing, the ``Response`` object, the
+``after_request`` hook) costs about 0.2 ms of CPU per request on the reference machine: more than
+ONNX Runtime takes to score one record, and more than half of what a one-record request costs the
+worker in-process (``docs/serving-performance.md``). The most frequent call, ``POST
+/v1/models/{name}[/versions/{v}]/predict`` with a JSON body, therefore runs as WSGI middleware around
+the Flask app (``app.wsgi_app``, as Flask's docs wrap middleware). It shares everything but the
+routing with the Flask view: the scoring and answer (:func:`scoring_service.api.v1_json_answer`),
+the bookkeeping (:meth:`Service.new_call`, :meth:`Service.record`) and the error classification
+(:func:`scoring_service.errors.handle_exception`), so both give the same status, headers and bytes.
+Every other request, and any such request it does not take as it stands (a body too large or
+without ``Content-Length``, a non-ASCII path), goes to Flask unchanged.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.http import HTTP_STATUS_CODES
+
+from scoring_service.api import v1_json_answer
+from scoring_service.codec import JSON_TYPES
+from scoring_service.errors import error_body, handle_exception
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from scoring_service.app import Service
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def predict_route(path: str) -> tuple[str, str | None] | None:
+    """``(name, version)`` when ``path`` is a v1 predict URL (``version`` ``None``: the latest)."""
+    if not path.startswith("/v1/models/") or not path.endswith("/predict") or not path.isascii():
+        return None
+    parts = path.split("/")
+    if len(parts) == 5 and parts[3]:
+        return parts[3], None
+    if len(parts) == 7 and parts[4] == "versions" and parts[3] and parts[5]:
+        return parts[3], parts[5]
+    return None
+
+
+class JsonPredictFastPath:
+    """WSGI middleware answering v1 JSON predict requests without Flask; the rest goes to ``wsgi_app``."""
+
+    def __init__(self, app: Flask, service: Service) -> None:
+        self.app = app
+        self.wsgi_app: WSGIApp = app.wsgi_app
+        self.service = service
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        route = predict_route(environ.get("PATH_INFO", "")) if environ.get("REQUEST_METHOD") == "POST" else None
+        length = environ.get("CONTENT_LENGTH", "")
+        if (route is None or not length.isdigit() or int(length) > self.app.config["MAX_CONTENT_LENGTH"]
+                or environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower() not in JSON_TYPES):
+            return self.wsgi_app(environ, start_response)
+        service = self.service
+        call = service.new_call("v1", environ.get("HTTP_X_REQUEST_ID"))
+        body = environ["wsgi.input"].read(int(length))
+        if len(body) != int(length):  # the client went away: let werkzeug say so as it always does
+            environ["wsgi.input"] = io.BytesIO(body)
+            return self.wsgi_app(environ, start_response)
+        error = None
+        try:
+            call.model = service.registry.snapshot.get(*route)
+            answer, status = v1_json_answer(call, call.model, body, service.config.max_records), 200
+        except Exception as exc:
+            err = handle_exception(exc)
+            answer, status, error = error_body(err), err.status, err.code
+        service.record(call, status, error)
+        start_response(f"{status} {HTTP_STATUS_CODES.get(status, 'Unknown')}",
+                       [("Content-Type", "application/json"), ("Content-Length", str(len(answer))),
+                        ("X-Request-ID", call.request_id)])
+        return [answer]
