@@ -53,16 +53,27 @@ class JsonPredictFastPath:
         self.wsgi_app: WSGIApp = app.wsgi_app
         self.service = service
 
+    def _content_length(self, environ: dict[str, Any]) -> int | None:
+        """The body's declared length, if there is one within the app's body limit (Flask answers the rest)."""
+        text = environ.get("CONTENT_LENGTH", "")
+        if not (text.isascii() and text.isdigit()):
+            return None
+        limit = self.app.config.get("MAX_CONTENT_LENGTH")
+        return int(text) if limit is None or int(text) <= limit else None
+
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         route = predict_route(environ.get("PATH_INFO", "")) if environ.get("REQUEST_METHOD") == "POST" else None
-        length = environ.get("CONTENT_LENGTH", "")
-        if (route is None or not length.isdigit() or int(length) > self.app.config["MAX_CONTENT_LENGTH"]
+        length = None if route is None else self._content_length(environ)
+        if (length is None
                 or environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower() not in JSON_TYPES):
             return self.wsgi_app(environ, start_response)
         service = self.service
         call = service.new_call("v1", environ.get("HTTP_X_REQUEST_ID"))
-        body = environ["wsgi.input"].read(int(length))
-        if len(body) != int(length):  # the client went away: let werkzeug say so as it always does
+        try:
+            body = environ["wsgi.input"].read(length)
+        except OSError:  # gunicorn's NoMoreData, a socket timeout: the body is incomplete
+            body = b""
+        if len(body) != length:  # the client went away: let werkzeug say so as it always does
             environ["wsgi.input"] = io.BytesIO(body)
             return self.wsgi_app(environ, start_response)
         error = None
