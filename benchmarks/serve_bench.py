@@ -11,7 +11,8 @@ Each is also measured on a floor (``benchmarks/floor_app.py``: scorebridge's gun
 WSGI app that answers canned JSON), because this machine's speed drifts by up to 2x between runs and
 the floor shows what it charged for HTTP, gunicorn and a Python worker in this run; and the trees alone
 (native XGBoost ``inplace_predict`` of the 1,000 records' features, in-process) for the big request.
-``benchmarks/host_probe.py`` measures what the host itself charges for cross-CPU wake-ups and idle spells.
+``benchmarks/host_probe.py`` measures what the host itself charges for cross-CPU wake-ups and idle spells;
+each phase here also reports the host's steal time (``/proc/stat``), which the latency misses follow.
 
 Usage: ``python benchmarks/serve_bench.py [--repo DIR] [--duration 20]`` (``--repo`` defaults to a
 fresh build of the credit-risk sample in a temporary directory). Install wrk with ``apt-get install wrk``.
@@ -88,6 +89,31 @@ class RawClient:
     def close(self) -> None:
         if self.sock is not None:
             self.sock.close()
+
+
+def cpu_jiffies() -> list[int] | None:
+    """The machine's CPU time so far by state (``/proc/stat``: user ... steal), or ``None`` off Linux."""
+    try:
+        with open("/proc/stat") as fh:
+            return [int(v) for v in fh.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+
+
+@contextmanager
+def steal_meter(into: dict) -> Iterator[None]:
+    """Put into ``into["steal_pct"]`` the share of CPU time the hypervisor took (steal) during the block.
+
+    On a VM, steal is time a vCPU was ready to run while the host ran something else: a request
+    waiting for it waits at the client too, whatever the server does. Misses of the latency targets
+    come with it (``docs/serving-performance.md``), so every phase reports it.
+    """
+    before = cpu_jiffies()
+    yield
+    after = cpu_jiffies()
+    if before is not None and after is not None and len(after) > 7:
+        delta = [b - a for a, b in zip(before, after, strict=True)]
+        into["steal_pct"] = 100.0 * delta[7] / max(sum(delta), 1)
 
 
 def percentiles(call: Callable[[], object], n: int) -> dict[str, float]:
@@ -265,19 +291,26 @@ def booster_floor(bundle: Bundle, records: list[dict], calls: int = 200) -> dict
 def measure(base: str, path: str, one: bytes, batch: bytes, seconds: int, generator: Callable,
             check: Callable[[bytes], None]) -> dict[str, dict[str, float]]:
     host, port = re.match(r"http://([^:/]+):(\d+)", base).groups()
+    steal: dict[str, dict] = {"one": {}, "c8": {}, "batch": {}}
     client = RawClient(host, int(port), path, one)
-    one_rec = sequential(client, 2000, check)
+    with steal_meter(steal["one"]):
+        one_rec = sequential(client, 2000, check)
     client.close()
     spread: list[int] = []
     probe = threading.Timer(min(2.0, seconds / 2), lambda: spread.extend(connection_spread(int(port))))
     probe.start()
-    conc = generator(base + path, one, 8, seconds)
+    with steal_meter(steal["c8"]):
+        conc = generator(base + path, one, 8, seconds)
     probe.join()
     conc["spread"] = spread
     client = RawClient(host, int(port), path, batch)
-    batch_rec = sequential(client, 200, check)
+    with steal_meter(steal["batch"]):
+        batch_rec = sequential(client, 200, check)
     client.close()
-    return {"one": one_rec, "c8": conc, "batch": batch_rec}
+    result = {"one": one_rec, "c8": conc, "batch": batch_rec}
+    for phase, extra in steal.items():
+        result[phase].update(extra)
+    return result
 
 
 def _row(label: str, ours: float, theirs: float, floor: float, better: str, target: str = "") -> str:
@@ -370,6 +403,12 @@ def run(args: argparse.Namespace) -> int:
               f"floor {split(floor['c8']['spread'])}")
     print("floor: the same HTTP, gunicorn settings and Python workers answering canned JSON, with no Flask, no "
           "decoding and no model: what this machine charges before any serving code runs")
+    if "steal_pct" in ours["one"]:
+        def steals(run: dict) -> str:
+            return " / ".join(f"{run[phase]['steal_pct']:.1f}%" for phase in ("one", "c8", "batch"))
+
+        print(f"host steal (CPU time the hypervisor took) during 1 record / c=8 / 1000 records: scorebridge "
+              f"{steals(ours)}; naive {steals(theirs)}; floor {steals(floor)}")
     if trees:
         print(f"trees alone: native XGBoost inplace_predict of the 1,000 records' features in-process, "
               f"p50 {trees['p50']:.2f} / p95 {trees['p95']:.2f} ms")
