@@ -10,7 +10,9 @@ routing with the Flask view: the scoring and answer (:func:`scoring_service.api.
 the bookkeeping (:meth:`Service.new_call`, :meth:`Service.record`) and the error classification
 (:func:`scoring_service.errors.handle_exception`), so both give the same status, headers and bytes.
 Every other request, and any such request it does not take as it stands (a body too large or
-without ``Content-Length``, a non-ASCII path), goes to Flask unchanged.
+without ``Content-Length``, a non-ASCII path), goes to Flask unchanged. So does every request once
+the app has request hooks or signal receivers beyond the service's own (an ``@app.before_request``
+that checks credentials, say): those must run, and only Flask runs them.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import io
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from flask.signals import got_request_exception, request_finished, request_started
 from werkzeug.http import HTTP_STATUS_CODES
 
 from scoring_service.api import v1_json_answer
@@ -31,6 +34,16 @@ if TYPE_CHECKING:
     from scoring_service.app import Service
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def request_hooks(app: Flask) -> int:
+    """How many functions Flask would call around a request: hooks, URL processors, signal receivers."""
+    per_blueprint = (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs,
+                     app.url_value_preprocessors)
+    return (sum(len(funcs) for registry in per_blueprint for funcs in registry.values())
+            + len(app.teardown_appcontext_funcs)
+            + len(request_started.receivers) + len(request_finished.receivers)
+            + len(got_request_exception.receivers))
 
 
 def predict_route(path: str) -> tuple[str, str | None] | None:
@@ -52,6 +65,7 @@ class JsonPredictFastPath:
         self.app = app
         self.wsgi_app: WSGIApp = app.wsgi_app
         self.service = service
+        self.own_hooks = request_hooks(app)  # the service's (after_request bookkeeping), counted at build
 
     def _content_length(self, environ: dict[str, Any]) -> int | None:
         """The body's declared length, if there is one within the app's body limit (Flask answers the rest)."""
@@ -63,6 +77,8 @@ class JsonPredictFastPath:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         route = predict_route(environ.get("PATH_INFO", "")) if environ.get("REQUEST_METHOD") == "POST" else None
+        if route is not None and request_hooks(self.app) != self.own_hooks:
+            route = None  # somebody else's hooks must run: Flask's way
         length = None if route is None else self._content_length(environ)
         if (length is None
                 or environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower() not in JSON_TYPES):

@@ -5,11 +5,12 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import requests
-from flask import Flask
+from flask import Flask, request, request_started
 from werkzeug.test import Client
 
 from scoring_service import ServiceConfig, create_app
@@ -155,3 +156,43 @@ def test_body_limit_follows_the_app_config(app: Flask, good: list[dict]) -> None
             assert r.status_code == status, (limit, r.get_data())
     finally:
         app.config["MAX_CONTENT_LENGTH"] = saved
+
+
+@contextmanager
+def fresh_app(repo: Path) -> Iterator[Flask]:
+    """An app no request has reached yet, so hooks can still be added."""
+    app = create_app(ServiceConfig(repo=repo, poll_interval=0, audit_log=None))
+    try:
+        yield app
+    finally:
+        app.extensions["scorebridge"].registry.stop()
+
+
+PREDICT, JSON_TYPE = "/v1/models/credit_risk/predict", {"Content-Type": "application/json"}
+
+
+def test_a_request_hook_of_others_sends_predicts_through_flask(service_repo: Path, good: list[dict]) -> None:
+    """An app extended with its own ``before_request`` (here: a credentials check) gets it run for
+    every predict request."""
+    with fresh_app(service_repo) as app:
+        @app.before_request
+        def require_key() -> tuple[str, int] | None:
+            return None if request.headers.get("X-Key") == "k" else ("no key", 401)
+
+        r = Client(app).post(PREDICT, data=_records(good[0]), headers=JSON_TYPE)
+        assert r.status_code == 401 and r.get_data() == b"no key"
+        r = Client(app).post(PREDICT, data=_records(good[0]), headers={**JSON_TYPE, "X-Key": "k"})
+        assert r.status_code == 200 and len(json.loads(r.get_data())["predictions"]) == 1
+
+
+def test_a_signal_receiver_sends_predicts_through_flask(service_repo: Path, good: list[dict]) -> None:
+    with fresh_app(service_repo) as app:
+        seen: list[str] = []
+
+        def started(sender: Flask, **extra: object) -> None:
+            seen.append(request.path)
+
+        assert Client(app).post(PREDICT, data=_records(good[0]), headers=JSON_TYPE).status_code == 200
+        with request_started.connected_to(started, app):
+            assert Client(app).post(PREDICT, data=_records(good[0]), headers=JSON_TYPE).status_code == 200
+        assert seen == [PREDICT]
