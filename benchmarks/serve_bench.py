@@ -48,6 +48,7 @@ from scoring_service.testing import free_port, running_service  # noqa: E402
 
 MODEL = "credit_risk"
 TARGETS = {"one_p99": 2.0, "rps": 1500.0, "batch_p95": 10.0}
+BUILD_SAMPLES = """python -c "from sample_models import build_all; build_all('DIR')\""""
 
 
 # -- a minimal keep-alive HTTP/1.1 client: measures the server, not the client library ------------
@@ -89,6 +90,17 @@ class RawClient:
     def close(self) -> None:
         if self.sock is not None:
             self.sock.close()
+
+
+def positive_int(text: str) -> int:
+    """argparse type for counts (records, requests, rounds, calls): an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def cpu_jiffies() -> list[int] | None:
@@ -322,9 +334,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repo", type=Path, default=os.environ.get("SCOREBRIDGE_BENCH_REPO"),
                         help="model repository holding credit_risk (default: build the sample)")
-    parser.add_argument("--duration", type=int, default=20, help="seconds at concurrency 8 (default 20)")
-    parser.add_argument("--workers", type=int, default=None, help="workers for both servers (default: cores)")
-    parser.add_argument("--threads", type=int, default=None, help="scorebridge threads per worker")
+    parser.add_argument("--duration", type=positive_int, default=20, help="seconds at concurrency 8 (default 20)")
+    parser.add_argument("--workers", type=positive_int, default=None, help="workers for both servers (default: cores)")
+    parser.add_argument("--threads", type=positive_int, default=None, help="scorebridge threads per worker")
     parser.add_argument("--serve-arg", action="append", default=[], metavar="ARG",
                         help="extra scorebridge serve argument (repeatable), for tuning runs")
     parser.add_argument("--no-baseline", action="store_true", help="measure scorebridge only (tuning runs)")

@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from codec_bench import timed  # noqa: E402
+from serve_bench import BUILD_SAMPLES, positive_int  # noqa: E402
 
 from scoring_service import ServiceConfig, create_app  # noqa: E402
 
@@ -40,10 +41,13 @@ def environ(body: bytes) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repo", type=Path, default=None, help="model repository holding credit_risk")
-    parser.add_argument("--records", type=int, nargs="+", default=[1, 1000])
-    parser.add_argument("--calls", type=int, default=None, help="calls per round (default 3000 / records, >= 200)")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--records", type=positive_int, nargs="+", default=[1, 1000])
+    parser.add_argument("--calls", type=positive_int, default=None,
+                        help="calls per round (default 3000 / records, at least 200)")
+    parser.add_argument("--rounds", type=positive_int, default=3)
     args = parser.parse_args(argv)
+    if args.repo is not None and not (args.repo / "credit_risk").is_dir():
+        parser.error(f"--repo {args.repo} holds no credit_risk model; build the samples with: {BUILD_SAMPLES}")
     tmp = Path(tempfile.mkdtemp(prefix="wsgi-bench-"))
     if args.repo is None:
         from sample_models import build_all
