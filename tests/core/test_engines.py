@@ -89,6 +89,27 @@ def test_direct_booster_call_gives_inplace_predicts_results(sample_repo, name):
     assert predict(features[:0]).shape == booster.inplace_predict(features[:0], validate_features=False).shape
 
 
+def test_direct_booster_call_from_concurrent_threads(credit_bundle):
+    """A server worker's request threads share one booster: each call gets its own rows' results
+    (XGBoost keeps a result buffer per calling thread, copied out before the next call)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import xgboost
+
+    from scorebridge.engines.xgboost import dense_predictor
+
+    booster = xgboost.Booster(model_file=str(credit_bundle.artifact_path("xgboost_booster")))
+    booster.set_param({"nthread": 2})
+    predict = dense_predictor(booster)
+    features = _booster_features(credit_bundle)
+    slices = [features[i::4] for i in range(4)]
+    expected = [booster.inplace_predict(np.ascontiguousarray(x), validate_features=False) for x in slices]
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(50):
+            for got, want in zip(pool.map(predict, slices), expected):
+                np.testing.assert_array_equal(got, want)
+
+
 def test_direct_booster_call_multiclass_and_errors():
     import xgboost
 
