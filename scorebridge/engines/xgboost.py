@@ -1,4 +1,4 @@
-"""XGBoost fast path: ONNX preprocessing, then the booster itself (``inplace_predict``).
+"""XGBoost fast path: ONNX preprocessing, then the booster itself (XGBoost's own predictor).
 
 ONNX Runtime's tree-ensemble kernel costs about twice XGBoost's own predictor per row, which
 matters for nightly batches of millions of rows. XGBoost bundles therefore also carry the
