@@ -13,7 +13,6 @@ import ctypes
 import json
 import logging
 import os
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -54,6 +53,7 @@ def dense_predictor(booster: Any) -> Callable[[np.ndarray], np.ndarray]:
         return booster.inplace_predict(np.asarray(x, dtype=np.float32), validate_features=False)
 
     try:
+        import xgboost
         from xgboost.core import _LIB
 
         c_predict = _LIB.XGBoosterPredictFromDense
@@ -95,7 +95,7 @@ def dense_predictor(booster: Any) -> Callable[[np.ndarray], np.ndarray]:
         agrees = False
     if not agrees:
         log.info("XGBoost %s: scoring through inplace_predict (the direct C call did not match it)",
-                 getattr(sys.modules.get("xgboost"), "__version__", "?"))
+                 xgboost.__version__)
         return wrapper
     return direct
 
