@@ -54,7 +54,8 @@ def convert(pipeline: Any, info: PipelineInfo, path: Path, *, verify_rows: pd.Da
         with contextlib.redirect_stdout(captured):  # sklearn2pmml prints the JVM's output and a banner
             sklearn2pmml(pmml_pipeline, str(path), java_home=str(java_home()))
     except Exception as exc:
-        raise ConversionError(f"PMML conversion failed: {java_failure(captured.getvalue()) or exc}") from exc
+        raise ConversionError(java_failure(captured.getvalue()) or str(exc), format="pmml",
+                              converter="sklearn2pmml") from exc
 
 
 def java_failure(output: str) -> str | None:

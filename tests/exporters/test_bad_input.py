@@ -14,13 +14,13 @@ import pytest
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, RobustScaler
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 
 from exporters import export_bundle
 from exporters.support_matrix import make_data
 from scorebridge.bundle import Bundle
 from scorebridge.engines.native import load_pickle
-from scorebridge.errors import BundleIntegrityError, EngineError, SchemaError, UnsupportedPipelineError
+from scorebridge.errors import BundleIntegrityError, EngineError, PipelineError, SchemaError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,30 +38,17 @@ def _imputed(encoder):
     return Pipeline([("impute", SimpleImputer(strategy="constant", fill_value="missing")), ("encode", encoder)])
 
 
-UNSUPPORTED = {
-    "onehot-error": (lambda: _fit(_imputed(OneHotEncoder(handle_unknown="error"))),
-                     ["'pre' > 'cat' > 'encode' (OneHotEncoder)", "use handle_unknown='ignore'"]),
-    "onehot-learned-missing": (lambda: _fit(OneHotEncoder(handle_unknown="ignore")),
-                               ["'cat' (OneHotEncoder)", "put SimpleImputer(strategy='constant'"]),
-    "ordinal-error": (lambda: _fit(_imputed(OrdinalEncoder())),
-                      ["(OrdinalEncoder)", "handle_unknown='use_encoded_value', unknown_value=-1"]),
-    "robust-scaler": (lambda: _fit(_imputed(OneHotEncoder(handle_unknown="ignore")), numeric=Pipeline(
-        [("i", SimpleImputer()), ("robust", RobustScaler())])), ["'robust' (RobustScaler)", "use one of"]),
-    "svc": (lambda: _fit(_imputed(OneHotEncoder(handle_unknown="ignore")), numeric=SimpleImputer(),
-                         estimator=__import__("sklearn.svm", fromlist=["SVC"]).SVC()),
-            ["'model' (SVC)", "XGBClassifier"]),
-}
-
-
-@pytest.mark.parametrize("kind", UNSUPPORTED)
-def test_unsupported_step_names_it_and_the_fix(kind, tmp_path) -> None:
-    build, expected = UNSUPPORTED[kind]
-    pipeline, sample = build()
-    with pytest.raises(UnsupportedPipelineError) as info:
+@pytest.mark.parametrize("encoder", [OneHotEncoder(handle_unknown="error"), OrdinalEncoder()],
+                         ids=["onehot-error", "ordinal-error"])
+def test_encoder_that_raises_on_unseen_categories_names_the_columns_and_the_fix(encoder, tmp_path) -> None:
+    """The verification rows hold an unseen category per categorical input: a native pipeline that
+    raises on one cannot be served, and the error says which inputs and what to use instead."""
+    pipeline, sample = _fit(_imputed(encoder))
+    with pytest.raises(PipelineError) as info:
         export_bundle(pipeline, sample, name="bad", repo=tmp_path)
     message = str(info.value)
     assert "\n" not in message
-    for text in expected:
+    for text in ("did not see in training in c1, c2", "handle_unknown='ignore'", "unknown_value=-1"):
         assert text in message, message
     assert list(tmp_path.iterdir()) == []
 
@@ -104,18 +91,29 @@ def pickled_tiny(tiny_pipeline, tmp_path) -> tuple[Path, Path]:
     return tmp_path / "p.joblib", tmp_path / "s.parquet"
 
 
-def test_no_java_is_one_line_and_leaves_nothing(pickled_tiny, tmp_path) -> None:
+def test_no_java_leaves_pmml_out_or_fails_in_one_line_when_required(pickled_tiny, tmp_path) -> None:
+    """Without a JVM sklearn2pmml cannot run: the default export ships ONNX and says why PMML is
+    absent; ``--require pmml`` fails before any work, in one line, and writes nothing."""
     empty = tmp_path / "empty-bin"
     empty.mkdir()
     pipeline, sample = pickled_tiny
     env = _env(JAVA_HOME=str(tmp_path / "nowhere"), PATH=str(empty))
     out = _cli(["export", str(pipeline), "--sample", str(sample), "--name", "nojava", "--repo",
-                str(tmp_path / "repo")], env, tmp_path)
-    assert out.returncode != 0
+                str(tmp_path / "repo"), "--require", "pmml"], env, tmp_path)
+    assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1, out.stderr
-    assert "no Java runtime found" in lines[0] and "JAVA_HOME" in lines[0]
+    assert "no Java runtime found" in lines[0] and "JAVA_HOME" in lines[0] and "nothing was written" in lines[0]
     assert not (tmp_path / "repo" / "nojava").exists()
+
+    out = _cli(["export", str(pipeline), "--sample", str(sample), "--name", "nojava", "--repo",
+                str(tmp_path / "repo")], env, tmp_path)
+    assert out.returncode == 0, out.stderr
+    manifest = Bundle.load(tmp_path / "repo" / "nojava").manifest
+    assert {"onnx", "xgboost_booster"} <= set(manifest["artifacts"]) and "pmml" not in manifest["artifacts"]
+    assert manifest["excluded"]["pmml"]["reason"] == "unavailable"
+    assert "no Java runtime found" in manifest["excluded"]["pmml"]["message"]
+    assert "pmml: no Java runtime found" in out.stdout  # the report says why PMML is absent
 
 
 def test_tampered_artifact_is_refused(tiny_bundle_dir, tmp_path) -> None:
