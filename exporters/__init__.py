@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import platform
 from collections.abc import Iterable, Sequence
 from importlib import metadata
@@ -40,6 +41,8 @@ from scorebridge.prediction import Prediction, output_columns
 __all__ = ["FORMATS", "export_bundle", "verify_bundle"]
 
 log = logging.getLogger(__name__)
+_EVALUATORS = {"pmml": "jpmml-evaluator", "onnx": "onnxruntime", "xgboost": "xgboost + onnxruntime",
+               "pypmml": "pypmml", "native": "scikit-learn"}  # report names of engines that did not load
 _LIBRARIES = ("scikit-learn", "xgboost", "lightgbm", "sklearn2pmml", "skl2onnx", "onnxmltools", "onnx",
               "onnxruntime", "sklearn-pandas", "jpmml-evaluator", "pypmml", "pandas", "numpy")
 
@@ -73,10 +76,11 @@ def export_bundle(pipeline: Any, sample: pd.DataFrame, *, name: str, repo: str |
     info = inspect_pipeline(pipeline, sample, target)
     boundary.check_sample_values(sample, info)
     required = parse_require(require, formats)
-    if info.family != "xgboost" and "xgboost" not in (required or ()) and formats != ("xgboost",):
-        formats = tuple(f for f in formats if f != "xgboost")  # the fast path is an XGBoost booster's
-    gate = Gate(formats, required)
-    if "xgboost" in gate.active and info.family != "xgboost":
+    offered = FORMATS if info.family == "xgboost" else ("pmml", "onnx")  # the fast path is an XGBoost booster's
+    if "xgboost" not in offered and "xgboost" not in (required or ()) and formats != ("xgboost",):
+        formats = tuple(f for f in formats if f in offered)
+    gate = Gate(formats, required, offered)
+    if "xgboost" in gate.active and "xgboost" not in offered:
         gate.exclude("xgboost", {"reason": "not_applicable",
                                  "message": f"the XGBoost fast path needs an XGBoost model, not {info.family}"})
     for denial in denylist.check(pipeline):
@@ -111,7 +115,7 @@ def export_bundle(pipeline: Any, sample: pd.DataFrame, *, name: str, repo: str |
             try:
                 section = artifacts.convert(fmt, pipeline, info, tmp, verify, tol)
             except ConversionError as exc:
-                log.info("%s left out: %s", fmt, exc.message)
+                log.debug("%s left out: %s", fmt, exc.message)
                 gate.conversion_failed(exc)
                 continue
             if section is None:
@@ -125,7 +129,7 @@ def export_bundle(pipeline: Any, sample: pd.DataFrame, *, name: str, repo: str |
         staged = Bundle.load(tmp)
         reports = measure(staged, verify, native, tol, engines_for(staged), kinds=kinds)
         for fmt in gate.measured(reports):
-            log.info("%s left out: disagrees with the native pipeline", fmt)
+            log.debug("%s left out: disagrees with the native pipeline", fmt)
             manifest.pop(fmt, None)
             for kind, file in FILES[fmt].items():
                 entries.pop(kind, None)
@@ -153,8 +157,10 @@ def measure(bundle: Bundle, frame: pd.DataFrame, native: Prediction, tolerance: 
             report = fidelity.compare(engine.predict_columns(columns), native, tolerance, kinds)
             report = {"evaluator": engine.describe(), **report, "gating": gating}
         except Exception as exc:  # report any runtime's failure; gating ones fail the export
-            log.warning("%s evaluation failed: %s", name, exc)
-            report = {"evaluator": name, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}",
+            log.debug("%s evaluation failed: %s", name, exc)  # the report shows it
+            # the bundle's own directory is noise in the report (and only a staging name during an export)
+            text = str(exc).replace(f"{bundle.path}{os.sep}", "").strip().splitlines() or [""]
+            report = {"evaluator": _EVALUATORS.get(name, name), "error": f"{type(exc).__name__}: {text[0][:200]}",
                       "passed": False, "gating": gating}
         reports[name] = report
     return reports

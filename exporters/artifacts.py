@@ -23,6 +23,7 @@ import pandas as pd
 
 from exporters import fidelity, onnx, pmml
 from exporters.introspect import PipelineInfo
+from exporters.steps import locate_step
 from scorebridge.engines.native import native_prediction
 from scorebridge.errors import ConversionError
 from scorebridge.prediction import Prediction
@@ -66,12 +67,12 @@ def convert(fmt: str, pipeline: Any, info: PipelineInfo, directory: Path, verify
     except Exception as exc:
         for path in files:
             path.unlink(missing_ok=True)
-        if isinstance(exc, ConversionError):
-            raise ConversionError(_one_line(exc.message), format=fmt,
-                                  converter=exc.converter or default_converter(fmt, info), step=exc.step) from exc
-        log.debug("%s conversion failed", fmt, exc_info=True)
-        raise ConversionError(_one_line(f"{type(exc).__name__}: {exc}"), format=fmt,
-                              converter=default_converter(fmt, info)) from exc
+        known = isinstance(exc, ConversionError)
+        if not known:
+            log.debug("%s conversion failed", fmt, exc_info=True)
+        message = _one_line(exc.message if known else f"{type(exc).__name__}: {exc}")
+        raise ConversionError(message, format=fmt, converter=(known and exc.converter) or default_converter(fmt, info),
+                              step=(known and exc.step) or locate_step(pipeline, message)) from exc
 
 
 def _one_line(text: str, limit: int = 300) -> str:

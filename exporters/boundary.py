@@ -52,7 +52,8 @@ def check_sample_columns(pipeline: Any, sample: Any, target: str | None) -> None
     columns = input_columns(pipeline, sample)
     fitted = getattr(pipeline, "n_features_in_", None)
     named = list(map(str, sample.columns)) != columns or _has_feature_names(pipeline)
-    hint = f" (is the target column {target!r} still in it?)" if target and target in sample.columns else ""
+    label = target or "y"  # the exporter's default target name
+    hint = f" (is the target column {label!r} still in it?)" if label in sample.columns else ""
     if not named and isinstance(fitted, (int, np.integer)) and fitted != len(columns):
         raise SchemaError(f"the sample has {len(columns)} columns but the pipeline was fitted on {fitted} unnamed "
                           f"features{hint}: pass exactly the columns it was fitted on, in that order")

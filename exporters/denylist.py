@@ -23,9 +23,10 @@ anything but ``False)``        onnx    bundle's input schema cannot name them, s
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+
+from exporters.steps import describe_step, walk_steps
 
 _IMPUTERS = ("SimpleImputer", "MissingIndicator", "KNNImputer", "IterativeImputer")
 
@@ -42,40 +43,6 @@ class Denial:
     def to_manifest(self) -> dict[str, Any]:
         """The manifest's ``excluded`` entry for a format this denial blocks."""
         return {"reason": "denylist", "step": self.step, "message": self.message, "instead": self.instead}
-
-
-def walk_steps(obj: Any, path: str = "") -> Iterator[tuple[str, Any]]:
-    """``(path, step)`` for every step nested in a pipeline: Pipelines, ColumnTransformers,
-    FeatureUnions, DataFrameMappers and transformer lists. ``path`` reads like
-    ``'preprocess' > 'num' > 'impute'``; a bare estimator has the path ``''``."""
-    if obj is None or isinstance(obj, str):  # "passthrough", "drop"
-        return
-    if isinstance(obj, (list, tuple)):  # a DataFrameMapper feature's transformer chain
-        for i, sub in enumerate(obj):
-            yield from walk_steps(sub, f"{path}[{i}]")
-        return
-    yield path, obj
-    children: list[tuple[str, Any]] = []
-    if hasattr(obj, "steps"):
-        children = [(name, step) for name, step in obj.steps]
-    elif hasattr(obj, "transformers_"):
-        children = [(name, step) for name, step, _ in obj.transformers_]
-    elif hasattr(obj, "transformer_list"):
-        children = list(obj.transformer_list)
-    elif hasattr(obj, "built_features"):
-        children = [(_columns(f[0]), f[1]) for f in obj.built_features]
-    for name, step in children:
-        yield from walk_steps(step, f"{path} > '{name}'" if path else f"'{name}'")
-
-
-def _columns(selector: Any) -> str:
-    return selector if isinstance(selector, str) else ", ".join(map(str, selector))
-
-
-def describe_step(path: str, step: Any) -> str:
-    """``'preprocess' > 'num' (KBinsDiscretizer)``; a bare estimator is just its class name."""
-    kind = type(step).__name__
-    return f"{path} ({kind})" if path else kind
 
 
 def _is_nan(value: Any) -> bool:

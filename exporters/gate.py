@@ -69,10 +69,13 @@ def parse_require(require: str | Iterable[str], formats: Sequence[str]) -> tuple
 class Gate:
     """The per-format verdicts of one export: what was excluded and why, and whether it may ship."""
 
-    def __init__(self, formats: Sequence[str], required: tuple[str, ...] | None) -> None:
+    def __init__(self, formats: Sequence[str], required: tuple[str, ...] | None,
+                 offered: Sequence[str] = FORMATS) -> None:
+        """``formats`` to try, the ``required`` ones (``None``: any), and the formats ``offered`` for this
+        model (those not tried are recorded as ``not_requested``)."""
         self.formats = tuple(formats)
         self.required = required
-        self.excluded: dict[str, dict[str, Any]] = {f: {"reason": "not_requested"} for f in FORMATS
+        self.excluded: dict[str, dict[str, Any]] = {f: {"reason": "not_requested"} for f in offered
                                                     if f not in self.formats}
         self.fidelity: dict[str, dict[str, Any]] = {}
 

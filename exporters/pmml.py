@@ -59,9 +59,11 @@ def convert(pipeline: Any, info: PipelineInfo, path: Path, *, verify_rows: pd.Da
 
 
 def java_failure(output: str) -> str | None:
-    """The most telling line of a failed sklearn2pmml run (the innermost Java exception)."""
+    """The most telling line of a failed sklearn2pmml run: the JPMML exception its report opens with
+    (``The object (Python class ...) is not a supported Transformer``), else the innermost Java one."""
     lines = [ln.strip() for ln in output.splitlines() if "Exception:" in ln or "Error:" in ln]
-    return lines[-1] if lines else None
+    jpmml = [ln for ln in lines if ln.startswith("org.jpmml.")]
+    return (jpmml or lines[-1:] or [None])[0]
 
 
 def output_fields(path: Path) -> dict[str, Any]:

@@ -182,3 +182,64 @@ def test_nan_free_numeric_field_is_not_nullable_when_native_rejects_missing(tmp_
     nullable = {f["name"]: f["nullable"] for f in bundle.manifest["inputs"]}
     assert nullable == {"x1": False, "x2": False, "x3": False, "c1": True, "c2": True}
     assert not np.isnan(bundle.read_verification()[["x1", "x2", "x3"]].to_numpy(float)).any()
+
+
+def _boundary_case(kind: str):
+    """``(object to pickle, sample, extra CLI args)`` for one user error at the export boundary."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    frame, target = make_data("classification")
+    numeric = frame[["x1", "x2", "x3"]]
+    filled = numeric.fillna(0.0)
+    if kind == "nan-where-the-model-cannot-take-it":
+        return LogisticRegression().fit(filled, target), numeric, []
+    if kind == "unfitted":
+        return Pipeline([("scale", StandardScaler()), ("model", LogisticRegression())]), filled, []
+    if kind == "target-left-in-a-numpy-fitted-sample":
+        return LogisticRegression().fit(filled.to_numpy(), target), filled.assign(y=target), ["--target", "y"]
+    if kind == "target-is-an-input":
+        with_y = filled.assign(y=target)
+        return LogisticRegression().fit(with_y, target), with_y, ["--target", "y"]
+    if kind == "not-an-estimator":
+        return {"weights": [1, 2, 3]}, filled, []
+    if kind == "required-onnx-that-cannot-convert":
+        from sklearn2pmml.decoration import ContinuousDomain
+
+        inputs = numeric.astype(float)
+        pipeline = Pipeline([("domain", ContinuousDomain()), ("impute", SimpleImputer()),
+                             ("model", LogisticRegression())]).fit(inputs, target)
+        return pipeline, inputs, ["--require", "onnx"]
+    raise ValueError(kind)
+
+
+BOUNDARY = {
+    "nan-where-the-model-cannot-take-it": ["the sample has missing values in x1 (", "), x2 (",
+                                           "its LogisticRegression raises on a missing value there",
+                                           "add an imputer"],
+    "unfitted": ["the Pipeline is not fitted: call fit(X, y) on it before exporting"],
+    "target-left-in-a-numpy-fitted-sample": ["the sample has 4 columns but the pipeline was fitted on 3 unnamed "
+                                             "features (is the target column 'y' still in it?)"],
+    "target-is-an-input": ["'y' is both the target and an input the pipeline was fitted on"],
+    "not-an-estimator": ["cannot export a dict: pass a fitted scikit-learn Pipeline or estimator"],
+    "required-onnx-that-cannot-convert": ["nothing was written: required artifact onnx could not be exported: "
+                                          "onnx: skl2onnx cannot convert 'domain' (ContinuousDomain): "
+                                          "MissingShapeCalculator"],
+}
+
+
+@pytest.mark.parametrize("kind", BOUNDARY)
+def test_user_errors_are_one_line_and_exit_2(kind, tmp_path) -> None:
+    import joblib
+
+    obj, sample, args = _boundary_case(kind)
+    joblib.dump(obj, tmp_path / "p.joblib")
+    sample.to_parquet(tmp_path / "s.parquet")
+    out = _cli(["export", str(tmp_path / "p.joblib"), "--sample", str(tmp_path / "s.parquet"), "--name", "m",
+                "--repo", str(tmp_path / "repo"), *args], _env(PATH=os.environ["PATH"]), tmp_path)
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("scorebridge: error: "), out.stderr
+    for fragment in BOUNDARY[kind]:
+        assert fragment in lines[0], lines[0]
+    assert not (tmp_path / "repo" / "m").exists()
