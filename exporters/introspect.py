@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from scorebridge.errors import SchemaError, UnsupportedPipelineError
+from scorebridge.errors import SchemaError
 from scorebridge.schema import Field, InputSchema
 
 # Estimator class name prefix -> model family (drives default tolerances, see fidelity.py)
@@ -41,13 +41,13 @@ def pipeline_steps(pipeline: Any) -> list[tuple[str, Any]]:
 
 
 def model_family(estimator: Any) -> str:
+    """The estimator's family (default tolerances, see fidelity.py); ``"other"`` for any other estimator:
+    the converters decide whether it converts."""
     name = type(estimator).__name__
     for prefix, family in _FAMILIES:
         if name.startswith(prefix):
             return family
-    raise UnsupportedPipelineError(
-        f"estimator {name} is not supported: use LogisticRegression, LinearRegression, DecisionTree*, "
-        "RandomForest*, GradientBoosting*, XGBClassifier/XGBRegressor or LGBMClassifier/LGBMRegressor")
+    return "other"
 
 
 def _py(value: Any) -> Any:

@@ -54,13 +54,16 @@ def convert(pipeline: Any, info: PipelineInfo, path: Path, *, verify_rows: pd.Da
         with contextlib.redirect_stdout(captured):  # sklearn2pmml prints the JVM's output and a banner
             sklearn2pmml(pmml_pipeline, str(path), java_home=str(java_home()))
     except Exception as exc:
-        raise ConversionError(f"PMML conversion failed: {java_failure(captured.getvalue()) or exc}") from exc
+        raise ConversionError(java_failure(captured.getvalue()) or str(exc), format="pmml",
+                              converter="sklearn2pmml") from exc
 
 
 def java_failure(output: str) -> str | None:
-    """The most telling line of a failed sklearn2pmml run (the innermost Java exception)."""
+    """The most telling line of a failed sklearn2pmml run: the JPMML exception its report opens with
+    (``The object (Python class ...) is not a supported Transformer``), else the innermost Java one."""
     lines = [ln.strip() for ln in output.splitlines() if "Exception:" in ln or "Error:" in ln]
-    return lines[-1] if lines else None
+    jpmml = [ln for ln in lines if ln.startswith("org.jpmml.")]
+    return (jpmml or lines[-1:] or [None])[0]
 
 
 def output_fields(path: Path) -> dict[str, Any]:
