@@ -156,7 +156,8 @@ def _settings_text(repo: Path) -> str:
     debian = DEBIAN_MAVEN_REPO.as_uri()
     # Debian's repository has no checksum files: "ignore" instead of a warning per artifact. Central is
     # redefined to get that policy; the mirror sends every other repository there too.
-    policy = "<releases><checksumPolicy>ignore</checksumPolicy></releases><snapshots><enabled>false</enabled></snapshots>"
+    policy = ("<releases><checksumPolicy>ignore</checksumPolicy></releases>"
+              "<snapshots><enabled>false</enabled></snapshots>")
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <!-- Written by 'scorebridge java maven-repo': the project-local repository, and Debian's Maven repository as
      the only remote one (a file: URL, so no network is involved). -->

@@ -62,7 +62,8 @@ def pom_text(bundle: Bundle, group: str, artifact: str, version: str, runtime: R
     """The generated client's ``pom.xml``."""
     for what, value in (("--group-id", group), ("--artifact-id", artifact), ("--version", version)):
         if not _COORD_RE.match(value):
-            raise JavaGenerateError(f"{what} {value!r} is not a valid Maven coordinate (letters, digits, '.', '-', '_')")
+            raise JavaGenerateError(f"{what} {value!r} is not a valid Maven coordinate "
+                                    "(use letters, digits, '.', '-', '_')")
     plugins = "".join(f"""                <plugin>
                     <groupId>org.apache.maven.plugins</groupId>
                     <artifactId>{a}</artifactId>
@@ -81,7 +82,8 @@ def pom_text(bundle: Bundle, group: str, artifact: str, version: str, runtime: R
     <version>{version}</version>
     <packaging>jar</packaging>
     <name>{escape(bundle.name)} client</name>
-    <description>Typed scorebridge client of model {escape(bundle.name)}, version {escape(bundle.version)}.</description>
+    <description>Typed scorebridge client of model {escape(bundle.name)}, version {escape(bundle.version)}.
+    </description>
 
     <properties>
         <maven.compiler.release>{runtime.java_release}</maven.compiler.release>
