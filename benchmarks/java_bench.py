@@ -85,7 +85,9 @@ def http_rounds(cp: list[Path], url: str, names: list[str], rows: dict[str, Path
         records = [json.loads(line) for line in rows[name].read_text().splitlines() if line.strip()]
         for k in range(args.http_rounds):
             print(f"HTTP {name} round {k + 1}/{args.http_rounds} against {url} ...", file=sys.stderr)
-            java = _run(cp, "http", url, name, str(rows[name]), "300", str(args.http_calls), timeout=900)
+            # a long warm-up: a business service's JVM has compiled its HTTP path long before (C2 needs thousands)
+            java = _run(cp, "http", url, name, str(rows[name]), str(args.http_warmup), str(args.http_calls),
+                        timeout=900)
             # as long as the Java round took, so both see the host in the same state
             server = wrk_latency(url, name, records, java["calls"] / java["calls_per_s"])
             out.append({**java, "round": k + 1, "wrk_p50_ms": server["p50_ms"], "wrk_p99_ms": server["p99_ms"],
@@ -105,8 +107,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-http", action="store_true", help="skip the HTTP client benchmark")
     p.add_argument("--no-inproc", action="store_true", help="skip the in-process (PMML) benchmark")
     p.add_argument("--http-rounds", type=int, default=3, help="alternating wrk / Java rounds per model (default 3)")
+    p.add_argument("--transports", action="store_true",
+                   help="also compare HTTP transports (ScoringClient, java.net.http.HttpClient, ...): latency, "
+                        "client CPU and context switches per call")
     p.add_argument("--service-url", help="use this running service instead of starting one")
     p.add_argument("--http-calls", type=int, default=2000, help="measured HTTP calls (default 2000)")
+    p.add_argument("--http-warmup", type=int, default=5000, help="HTTP warm-up calls per round (default 5000)")
     p.add_argument("--json", action="store_true", help="also print each result as a JSON line")
     args = p.parse_args(argv)
     if min(args.http_rounds, args.http_calls, args.rounds) < 1:
@@ -145,11 +151,20 @@ def main(argv: list[str] | None = None) -> int:
             ctx = nullcontext(args.service_url) if args.service_url else running_service(repo, engine="onnx")
             with ctx as url:
                 results += http_rounds(cp, url, names, rows, args)
+                if args.transports:
+                    for name in names:
+                        print(f"HTTP transports {name} ...", file=sys.stderr)
+                        res = toolchain.run_java("JavaBench", cp, ["transports", url, name, str(rows[name]),
+                                                                   str(args.http_calls), str(args.http_rounds)],
+                                                 timeout=1800)
+                        if res.returncode != 0:
+                            raise SystemExit(f"JavaBench transports failed:\n{res.stderr[-3000:]}")
+                        results += [json.loads(line) for line in res.stdout.splitlines() if line.startswith("{")]
 
-    if any(r["mode"] != "http" for r in results):
+    if any(r["mode"] in ("pmml", "pmml-transpiled") for r in results):
         print(f"\n{'model':24} {'path':18} {'µs/record (median)':>19} {'best':>8} {'load s':>7}   vs 76 µs baseline")
     for r in results:
-        if r["mode"] == "http":
+        if r["mode"] not in ("pmml", "pmml-transpiled"):
             continue
         print(f"{r['model']:24} {r['mode']:18} {r['us_per_record_median']:19.2f} {r['us_per_record_best']:8.2f} "
               f"{r['load_s']:7.2f}   {BASELINE_US / r['us_per_record_median']:.1f}x faster")
@@ -166,6 +181,13 @@ def main(argv: list[str] | None = None) -> int:
             verdict = "meets" if med <= HTTP_TARGET_RATIO else "misses"
             print(f"{name}: median p99 ratio {med:.2f} over {len(ratios)} rounds ({verdict} the "
                   f"{HTTP_TARGET_RATIO:g}x target)")
+    transports = [r for r in results if r["mode"] == "transport"]
+    if transports:
+        print(f"\n{'model':24} {'transport':32} {'p50 ms':>7} {'p99 ms':>7} {'client CPU µs/call':>19} "
+              f"{'context switches/call':>22}")
+        for r in transports:
+            print(f"{r['model']:24} {r['transport']:32} {r['p50_ms']:7.3f} {r['p99_ms']:7.3f} "
+                  f"{r['cpu_us_per_call']:19.1f} {r['context_switches_per_call']:22.2f}")
     if args.json:
         for r in results:
             print(json.dumps(r))
