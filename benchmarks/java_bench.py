@@ -25,6 +25,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,6 +96,14 @@ def http_rounds(cp: list[Path], url: str, names: list[str], rows: dict[str, Path
     return out
 
 
+def _table(header: str, rows: list[dict], line: Callable[[dict], str]) -> None:
+    """Print a header line and one line per row (nothing for no rows)."""
+    if rows:
+        print("\n" + header)
+        for r in rows:
+            print(line(r))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print a table (and JSON lines with ``--json``)."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -161,33 +170,26 @@ def main(argv: list[str] | None = None) -> int:
                             raise SystemExit(f"JavaBench transports failed:\n{res.stderr[-3000:]}")
                         results += [json.loads(line) for line in res.stdout.splitlines() if line.startswith("{")]
 
-    if any(r["mode"] in ("pmml", "pmml-transpiled") for r in results):
-        print(f"\n{'model':24} {'path':18} {'µs/record (median)':>19} {'best':>8} {'load s':>7}   vs 76 µs baseline")
-    for r in results:
-        if r["mode"] not in ("pmml", "pmml-transpiled"):
-            continue
-        print(f"{r['model']:24} {r['mode']:18} {r['us_per_record_median']:19.2f} {r['us_per_record_best']:8.2f} "
-              f"{r['load_s']:7.2f}   {BASELINE_US / r['us_per_record_median']:.1f}x faster")
+    _table(f"{'model':24} {'path':18} {'µs/record (median)':>19} {'best':>8} {'load s':>7}   vs 76 µs baseline",
+           [r for r in results if r["mode"] in ("pmml", "pmml-transpiled")],
+           lambda r: f"{r['model']:24} {r['mode']:18} {r['us_per_record_median']:19.2f} "
+                     f"{r['us_per_record_best']:8.2f} {r['load_s']:7.2f}   "
+                     f"{BASELINE_US / r['us_per_record_median']:.1f}x faster")
     http = [r for r in results if r["mode"] == "http"]
-    if http:
-        print(f"\n{'model':24} {'round':>5} {'client p50':>10} {'client p99':>10} {'wrk p50':>8} {'wrk p99':>8} "
-              f"{'p99 ratio':>9} {'calls/s':>8}   (ms; ScoringClient single record vs wrk -t1 -c1, same run)")
-        for r in http:
-            print(f"{r['model']:24} {r['round']:5d} {r['p50_ms']:10.3f} {r['p99_ms']:10.3f} {r['wrk_p50_ms']:8.3f} "
-                  f"{r['wrk_p99_ms']:8.3f} {r['p99_ratio']:9.2f} {r['calls_per_s']:8.1f}")
-        for name in dict.fromkeys(r["model"] for r in http):
-            ratios = [r["p99_ratio"] for r in http if r["model"] == name]
-            med = statistics.median(ratios)
-            verdict = "meets" if med <= HTTP_TARGET_RATIO else "misses"
-            print(f"{name}: median p99 ratio {med:.2f} over {len(ratios)} rounds ({verdict} the "
-                  f"{HTTP_TARGET_RATIO:g}x target)")
-    transports = [r for r in results if r["mode"] == "transport"]
-    if transports:
-        print(f"\n{'model':24} {'transport':32} {'p50 ms':>7} {'p99 ms':>7} {'client CPU µs/call':>19} "
-              f"{'context switches/call':>22}")
-        for r in transports:
-            print(f"{r['model']:24} {r['transport']:32} {r['p50_ms']:7.3f} {r['p99_ms']:7.3f} "
-                  f"{r['cpu_us_per_call']:19.1f} {r['context_switches_per_call']:22.2f}")
+    _table(f"{'model':24} {'round':>5} {'client p50':>10} {'client p99':>10} {'wrk p50':>8} {'wrk p99':>8} "
+           f"{'p99 ratio':>9} {'calls/s':>8}   (ms; ScoringClient single record vs wrk -t1 -c1, same run)", http,
+           lambda r: f"{r['model']:24} {r['round']:5d} {r['p50_ms']:10.3f} {r['p99_ms']:10.3f} "
+                     f"{r['wrk_p50_ms']:8.3f} {r['wrk_p99_ms']:8.3f} {r['p99_ratio']:9.2f} {r['calls_per_s']:8.1f}")
+    for name in dict.fromkeys(r["model"] for r in http):
+        ratios = [r["p99_ratio"] for r in http if r["model"] == name]
+        med = statistics.median(ratios)
+        verdict = "meets" if med <= HTTP_TARGET_RATIO else "misses"
+        print(f"{name}: median p99 ratio {med:.2f} over {len(ratios)} rounds ({verdict} the "
+              f"{HTTP_TARGET_RATIO:g}x target)")
+    _table(f"{'model':24} {'transport':32} {'p50 ms':>7} {'p99 ms':>7} {'client CPU µs/call':>19} "
+           f"{'context switches/call':>22}", [r for r in results if r["mode"] == "transport"],
+           lambda r: f"{r['model']:24} {r['transport']:32} {r['p50_ms']:7.3f} {r['p99_ms']:7.3f} "
+                     f"{r['cpu_us_per_call']:19.1f} {r['context_switches_per_call']:22.2f}")
     if args.json:
         for r in results:
             print(json.dumps(r))
