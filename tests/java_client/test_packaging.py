@@ -26,7 +26,7 @@ print(java_client_dir())
 def test_wheel_ships_the_java_client_and_finds_it(tmp_path: Path) -> None:
     src, dist, site = tmp_path / "src", tmp_path / "dist", tmp_path / "site"
     # build from a copy: setuptools reuses a build/ directory it finds, which would hide a broken hook
-    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".git", "build", "*.egg-info", "__pycache__",
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".git", ".mvn", "build", "*.egg-info", "__pycache__",
                                                               ".*_cache", "target"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "-q", "-w", str(dist)],
                    check=True, timeout=600, cwd=tmp_path)
