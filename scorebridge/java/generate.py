@@ -196,7 +196,7 @@ def _model_doc(manifest: dict[str, Any], classes: list[str]) -> list[str]:
     if classes:
         lines.append("Classes: " + ", ".join(classes) + ".")
     fid = (manifest.get("fidelity") or {}).get("pmml") or {}
-    if "max_abs_diff" in fid:
+    if "max_abs_diff" in fid and (manifest.get("artifacts") or {}).get("pmml"):  # a PMML left out may be measured
         lines.append(f"PMML fidelity at export: max |diff| {fid['max_abs_diff']:.3g} vs the native pipeline on "
                      f"{fid.get('rows', '?')} verification rows.")
     return lines
