@@ -2,7 +2,8 @@
 # Install what scorebridge needs on a fresh Debian/Ubuntu machine, then the package itself.
 #   bash scripts/bootstrap.sh [EXTRAS]     EXTRAS: export (default) or test
 # System packages: a JDK (sklearn2pmml and JPMML run on Java; javac builds the Java client),
-# JUnit 5 and Gson (the Java client's tests; Maven Central is not assumed to be reachable).
+# JUnit 5 and Gson (the Java client's tests; Maven Central is not assumed to be reachable), Maven with the
+# plugins java_client/pom.xml pins (Debian's /usr/share/maven-repo), wrk (benchmarks/java_bench.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="${1:-export}"
@@ -12,6 +13,13 @@ need=()
 command -v javac >/dev/null 2>&1 || need+=(openjdk-17-jdk-headless)
 [ -f /usr/share/java/junit-platform-console-standalone.jar ] || need+=(junit5)
 [ -f /usr/share/java/gson.jar ] || need+=(libgoogle-gson-java)
+command -v mvn >/dev/null 2>&1 || need+=(maven)
+mvn_repo=/usr/share/maven-repo/org/apache/maven
+for plugin in resources:3.3.0 compiler:3.10.1 jar:3.3.0 install:3.1.0 clean:3.2.0; do
+  [ -d "$mvn_repo/plugins/maven-${plugin%%:*}-plugin/${plugin##*:}" ] || need+=("libmaven-${plugin%%:*}-plugin-java")
+done
+[ -d "$mvn_repo/plugins/maven-surefire-plugin/2.22.3" ] || need+=(libsurefire-java)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
 if [ "${#need[@]}" -gt 0 ]; then
   if ! command -v apt-get >/dev/null 2>&1; then
     echo "scorebridge: please install ${need[*]} (or equivalents) with your package manager" >&2
@@ -26,3 +34,5 @@ if [ "${#need[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get "${lock[@]}" install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 "$python" -m pip install -q --disable-pip-version-check -e ".[$extras]"
+# java_client/.mvn/: the project-local Maven repository (JPMML and Gson from the wheels), so `mvn -o package` works
+"$python" -m scorebridge java maven-repo >/dev/null

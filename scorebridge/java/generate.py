@@ -7,11 +7,14 @@ For a bundle named ``credit_risk`` this writes, under ``<out>/<package path>/``:
 - ``CreditRiskResult.java``: ``label()``/``probability(cls)``/``probabilities()`` or ``prediction()``,
   plus ``of(...)`` factories for hand-built fallback values;
 - ``CreditRiskScorer.java``: the interface business code is written against, with ``http(URI)``,
-  ``http(URI, ClientOptions)``, ``pmml(Path)``, ``pmml(Path, PmmlOptions)``, ``pmmlResource(String)``
-  and ``withFallback(Duration, CreditRiskResult)``;
+  ``http(URI, ClientOptions)``, ``http(URI, Path bundle[, ClientOptions])``, ``pmml(Path)``,
+  ``pmml(Path, PmmlOptions)``, ``pmmlResource(String)`` and ``withFallback(Duration, CreditRiskResult)``;
+  ``Path`` arguments take any bundle reference (``<dir>``, ``<repo>/<name>``, ``<repo>/<name>@<version>``);
 - ``CreditRiskScorerImpl.java``: package-private glue onto the runtime's engines.
 
-The sources need only the runtime jar (``scorebridge java classpath``) to compile.
+The sources need only the runtime jar (``scorebridge java classpath``) to compile. A bundle without PMML
+(an ONNX-only export) still gets a client: it scores over HTTP, and its ``pmml(...)`` factories refuse the
+bundle with a ``ModelLoadException`` naming the artifacts it has (:attr:`GeneratedClient.notes` says so).
 """
 
 from __future__ import annotations
@@ -48,6 +51,10 @@ JAVA_TYPES = {
     "bool": ("Boolean", "boolean"),
 }
 _PACKAGE_RE = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*(\.[A-Za-z_$][A-Za-z0-9_$]*)*$")
+
+
+_NO_PMML = ("The bundle has no PMML artifact (it has: {artifacts}): in-process scoring (pmml(...)) is unavailable; "
+            "http(...) works.")
 
 
 class JavaGenerateError(ScorebridgeError):
@@ -153,7 +160,7 @@ def class_strings(manifest: dict[str, Any]) -> list[str]:
 
 
 def _model_spec_expr(manifest: dict[str, Any], classes: list[str]) -> str:
-    """Java expression building the runtime ``ModelSpec`` constant."""
+    """Java expression building the runtime ``ModelSpec`` constant (inputs, classes, artifacts, PMML fields)."""
     task = "REGRESSION" if manifest["task"] == "regression" else "CLASSIFICATION"
     pmml = manifest.get("pmml") or {}
     art = (manifest.get("artifacts") or {}).get("pmml") or {}
@@ -161,6 +168,7 @@ def _model_spec_expr(manifest: dict[str, Any], classes: list[str]) -> str:
              f".version({java_string(str(manifest['version']))})"]
     calls += [f".input({java_string(i['name'])})" for i in manifest["inputs"]]
     calls += [f".addClass({java_string(c)})" for c in classes]
+    calls += [f".artifact({java_string(kind)})" for kind in sorted(manifest.get("artifacts") or {})]
     for cls, field in (pmml.get("probability_fields") or {}).items():
         calls.append(f".probabilityField({java_string(cls)}, {java_string(field)})")
     if pmml.get("label_field"):
@@ -188,7 +196,7 @@ def _model_doc(manifest: dict[str, Any], classes: list[str]) -> list[str]:
     if classes:
         lines.append("Classes: " + ", ".join(classes) + ".")
     fid = (manifest.get("fidelity") or {}).get("pmml") or {}
-    if "max_abs_diff" in fid:
+    if "max_abs_diff" in fid and (manifest.get("artifacts") or {}).get("pmml"):  # a PMML left out may be measured
         lines.append(f"PMML fidelity at export: max |diff| {fid['max_abs_diff']:.3g} vs the native pipeline on "
                      f"{fid.get('rows', '?')} verification rows.")
     return lines
@@ -412,15 +420,21 @@ def _scorer_source(model: str, manifest: dict[str, Any], classes: list[str], pac
                "io.scorebridge.client.HttpEngine", "io.scorebridge.client.ModelSpec",
                "io.scorebridge.client.PmmlOptions", "io.scorebridge.client.PmmlScorer", "java.net.URI",
                "java.nio.file.Path", "java.time.Duration", "java.util.List"]
+    has_pmml = bool((manifest.get("artifacts") or {}).get("pmml"))
     doc = _model_doc(manifest, classes) + [
         "",
         "Business code is written against this interface; the deployment chooses the transport:",
         f"{scorer}.http(URI) calls the scoring service, {scorer}.pmml(Path) evaluates the PMML in-process,",
         "and withFallback(budget, default) adds the disaster plan. Implementations are thread-safe.",
     ]
+    if not has_pmml:
+        doc += ["", _NO_PMML.format(artifacts=", ".join(sorted(manifest.get("artifacts") or {})))]
+    pmml_doc = ("" if has_pmml else
+                "\n     * <p>The bundle this client was generated from has no PMML: this works only for a bundle that "
+                "has one.")
     return _header(package, imports, manifest) + javadoc(doc) + f"""public interface {scorer} {{
 
-    /** The model this client was generated for (names, classes, PMML digest). */
+    /** The model this client was generated for (names, classes, artifacts, PMML digest). */
     ModelSpec MODEL = {_model_spec_expr(manifest, classes)};
 
     /** Scores one record. */
@@ -453,8 +467,22 @@ def _scorer_source(model: str, manifest: dict[str, Any], classes: list[str], pac
     }}
 
     /**
+     * Calls the scoring service for the version of {{@code bundle}}: a bundle directory, {{@code <repo>/<name>}}
+     * (its latest version) or {{@code <repo>/<name>@<version>}}, checked to match this client.
+     */
+    static {scorer} http(URI baseUrl, Path bundle) {{
+        return http(baseUrl, bundle, ClientOptions.defaults());
+    }}
+
+    /** As {{@link #http(URI, Path)}}, with the given timeouts and retries (the version is the bundle's). */
+    static {scorer} http(URI baseUrl, Path bundle, ClientOptions options) {{
+        return of(HttpEngine.forBundle(baseUrl, bundle, options, MODEL));
+    }}
+
+    /**
      * Evaluates the PMML in-process. {{@code pmmlFile}} is the bundle's {{@code model.pmml}} (its sha256 must be
-     * the one this client was generated for) or a bundle directory (checked against its own manifest).
+     * the one this client was generated for) or a bundle reference: a bundle directory, {{@code <repo>/<name>}}
+     * (latest) or {{@code <repo>/<name>@<version>}}, checked against its own manifest.{pmml_doc}
      */
     static {scorer} pmml(Path pmmlFile) {{
         return pmml(pmmlFile, PmmlOptions.defaults());
@@ -553,12 +581,18 @@ final class {scorer}Impl implements {scorer} {{
 
 @dataclass(frozen=True)
 class GeneratedClient:
-    """What :func:`generate` wrote."""
+    """What :func:`generate` wrote, and what the user should know about it (``notes``)."""
 
     package: str
     model_class: str
     files: tuple[Path, ...]
-    bundle_dir: Path
+    bundle: Bundle
+    notes: tuple[str, ...] = ()
+
+    @property
+    def bundle_dir(self) -> Path:
+        """The resolved bundle directory."""
+        return self.bundle.path
 
     def class_name(self, suffix: str) -> str:
         """Fully qualified name of ``<Model><suffix>``, e.g. ``class_name("Scorer")``."""
@@ -573,9 +607,10 @@ def generate(bundle: str | Path, package: str, out_dir: str | Path) -> Generated
     manifest = loaded.manifest
     if manifest.get("task") not in ("classification", "regression"):
         raise JavaGenerateError(f"{loaded.path}: unknown task {manifest.get('task')!r}")
+    notes = []
     if not (manifest.get("artifacts") or {}).get("pmml"):
-        raise JavaGenerateError(f"{loaded.path}: the bundle has no PMML artifact; the Java client needs one "
-                                "for pmml(...) (re-export with the pmml format)")
+        notes.append(f"bundle {loaded.name}@{loaded.version}: "
+                     + _NO_PMML.format(artifacts=", ".join(sorted(manifest.get("artifacts") or {}))))
     model = upper_camel(manifest["name"])
     classes = class_strings(manifest) if manifest["task"] == "classification" else []
     fields = java_fields(manifest["inputs"])
@@ -592,4 +627,5 @@ def generate(bundle: str | Path, package: str, out_dir: str | Path) -> Generated
         path = target / name
         path.write_text(text, encoding="utf-8")
         written.append(path)
-    return GeneratedClient(package=package, model_class=model, files=tuple(written), bundle_dir=loaded.path)
+    return GeneratedClient(package=package, model_class=model, files=tuple(written), bundle=loaded,
+                           notes=tuple(notes))

@@ -1,9 +1,9 @@
 """Find the JVM toolchain and the jars the Java client needs, and build the runtime with plain ``javac``.
 
 Maven Central is not reachable here, so nothing is downloaded: the JPMML jars come from the
-``jpmml-evaluator`` wheel (``jpmml_evaluator/dependencies/*.jar``), Gson from the ``sklearn2pmml`` wheel
-(``resources/gson-*.jar``) or Debian's ``libgoogle-gson-java``, and JUnit 5 from Debian's ``junit5``.
-``java_client/pom.xml`` pins the same artifacts for users who build with Maven.
+``jpmml-evaluator`` wheel (``jpmml_evaluator/dependencies/*.jar``) and Gson from the ``sklearn2pmml`` wheel
+(``resources/gson-*.jar``) or Debian's ``libgoogle-gson-java``. ``java_client/pom.xml`` pins the same
+artifacts for Maven builds (:mod:`scorebridge.java.maven` runs those offline, JUnit suite included).
 
 The runtime jar is built once per content: its cache key is a digest of the sources, the dependency jars
 and the ``javac`` version, so concurrent or repeated builds reuse it and an edited source rebuilds it.
@@ -17,7 +17,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import xml.etree.ElementTree as ET
 import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
@@ -91,14 +90,6 @@ def gson_jar() -> Path:
     if (_DEBIAN_JAVA / "gson.jar").exists():
         return _DEBIAN_JAVA / "gson.jar"
     raise JavaToolchainError("Gson jar not found: 'pip install sklearn2pmml' or 'apt-get install libgoogle-gson-java'")
-
-
-def junit_console_jar() -> Path:
-    """JUnit 5's standalone console launcher (Debian ``junit5``)."""
-    jar = _DEBIAN_JAVA / "junit-platform-console-standalone.jar"
-    if not jar.exists():
-        raise JavaToolchainError("JUnit 5 console launcher not found: 'apt-get install junit5'")
-    return jar
 
 
 def java_client_dir() -> Path:
@@ -211,43 +202,3 @@ def run_java(main_class: str, classpath: list[Path], args: list[str], *, timeout
     """Run ``main_class`` and return the finished process (output captured as text)."""
     cmd = [str(find_jdk().java), *jvm_args, "-cp", join_classpath(classpath), main_class, *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
-
-
-@dataclass(frozen=True)
-class JUnitReport:
-    """Counts from JUnit's XML report, plus the console output for failure messages."""
-
-    tests: int
-    failures: int
-    errors: int
-    skipped: int
-    returncode: int
-    output: str
-
-    @property
-    def ok(self) -> bool:
-        """True when tests ran and none failed."""
-        return self.returncode == 0 and self.tests > 0 and self.failures == 0 and self.errors == 0
-
-
-def run_junit(work_dir: Path, *, timeout: float = 300) -> JUnitReport:
-    """Compile ``java_client/src/test`` against the runtime and run it with the JUnit console launcher."""
-    test_root = java_client_dir() / "src" / "test"
-    classes = work_dir / "test-classes"
-    reports = work_dir / "junit-reports"
-    cp = [*runtime_classpath(), junit_console_jar()]
-    compile_java(sorted((test_root / "java").rglob("*.java")), cp, classes)
-    if (test_root / "resources").is_dir():
-        shutil.copytree(test_root / "resources", classes, dirs_exist_ok=True)
-    cmd = [str(find_jdk().java), "-jar", str(junit_console_jar()), "--disable-banner", "--disable-ansi-colors",
-           "--details=tree", "--class-path", join_classpath([classes, *cp[:-1]]),
-           "--scan-class-path", str(classes), "--reports-dir", str(reports)]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
-    counts = dict.fromkeys(("tests", "failures", "errors", "skipped"), 0)
-    for xml in reports.glob("*.xml"):
-        root = ET.parse(xml).getroot()
-        suites = [root] if root.tag == "testsuite" else root.iter("testsuite")
-        for suite in suites:
-            for k in counts:
-                counts[k] += int(suite.get(k, "0"))
-    return JUnitReport(**counts, returncode=res.returncode, output=res.stdout + res.stderr)

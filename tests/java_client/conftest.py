@@ -7,12 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from scorebridge.bundle import Bundle
 from scorebridge.java import toolchain
-from scorebridge.java.generate import generate, upper_camel
-from scorebridge.java.records import verification_inputs, write_jsonl
 
-from .support import PACKAGE, TEMPLATE, JavaClient
+from .support import PACKAGE, JavaClient, write_client
 
 
 @pytest.fixture(scope="session")
@@ -29,17 +26,9 @@ def java_clients(sample_repo: Path, runtime_classpath: list[Path],
     src, classes = work / "src", work / "classes"
     clients = {}
     for model_dir in sorted(p for p in sample_repo.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        bundle = Bundle.load(model_dir)
-        generated = generate(model_dir, PACKAGE, src)
-        model = upper_camel(bundle.name)
-        default = (f"{model}Result.of(0.0)" if bundle.task == "regression"
-                   else f"{model}Result.of({model}Result.CLASSES.get(0), java.util.Map.of())")
-        driver = (TEMPLATE.read_text().replace("__PACKAGE__", PACKAGE).replace("__MODEL__", model)
-                  .replace("__DEFAULT__", default).replace("public class Harness", f"public class Harness{model}"))
-        (src / f"Harness{model}.java").write_text(driver)
-        rows_file = write_jsonl(verification_inputs(bundle), work / f"{bundle.name}.jsonl")
-        assert len(generated.files) == 4
-        clients[bundle.name] = JavaClient(bundle, model, [classes, *runtime_classpath], rows_file)
+        client = write_client(model_dir, PACKAGE, src, work, classes, runtime_classpath)
+        assert len(client.generated.files) == 4
+        clients[client.bundle.name] = client
     assert {"credit_risk"} <= set(clients), f"sample repo {sample_repo} lacks credit_risk"
     toolchain.compile_java(sorted(src.rglob("*.java")), runtime_classpath, classes)
     return clients

@@ -10,6 +10,8 @@ from typing import Any
 
 from scorebridge.bundle import Bundle
 from scorebridge.java import toolchain
+from scorebridge.java.generate import GeneratedClient, generate
+from scorebridge.java.records import verification_inputs, write_jsonl
 
 PACKAGE = "com.example.scoring"
 TEMPLATE = Path(__file__).with_name("Harness.java.tmpl")
@@ -23,6 +25,8 @@ class JavaClient:
     model_class: str
     classpath: list[Path]
     rows_file: Path
+    harness: str = ""
+    generated: GeneratedClient | None = None
 
     @property
     def manifest(self) -> dict[str, Any]:
@@ -30,7 +34,8 @@ class JavaClient:
 
     def run(self, *args: str, check: bool = True, timeout: float = 180) -> subprocess.CompletedProcess[str]:
         """Run this model's driver; with ``check``, fail the test with Java's output if it exits non-zero."""
-        res = toolchain.run_java(f"Harness{self.model_class}", self.classpath, list(args), timeout=timeout)
+        res = toolchain.run_java(self.harness or f"Harness{self.model_class}", self.classpath, list(args),
+                                 timeout=timeout)
         if check:
             assert res.returncode == 0, (f"java {' '.join(args)} exited {res.returncode}:\n"
                                          f"{res.stdout[-3000:]}\n{res.stderr[-5000:]}")
@@ -39,6 +44,22 @@ class JavaClient:
     def json_lines(self, *args: str) -> list[dict[str, Any]]:
         """Run the driver and parse its JSON-lines answer (NaN allowed)."""
         return [json.loads(line) for line in self.run(*args).stdout.splitlines() if line.strip()]
+
+
+def write_client(ref: str | Path, package: str, src: Path, work: Path, classes: Path, runtime: list[Path],
+                 suffix: str = "") -> JavaClient:
+    """Generate the client of bundle ``ref`` into ``src`` with its driver ``Harness<Model><suffix>`` (compile
+    ``src`` into ``classes`` afterwards, once for all clients)."""
+    generated = generate(ref, package, src)
+    bundle, model = generated.bundle, generated.model_class
+    default = (f"{model}Result.of(0.0)" if bundle.task == "regression"
+               else f"{model}Result.of({model}Result.CLASSES.get(0), java.util.Map.of())")
+    harness = f"Harness{model}{suffix}"
+    driver = (TEMPLATE.read_text().replace("__PACKAGE__", package).replace("__MODEL__", model)
+              .replace("__DEFAULT__", default).replace("public class Harness", f"public class {harness}"))
+    (src / f"{harness}.java").write_text(driver)
+    rows_file = write_jsonl(verification_inputs(bundle), work / f"{bundle.name}{suffix}.jsonl")
+    return JavaClient(bundle, model, [classes, *runtime], rows_file, harness, generated)
 
 
 def tolerance(manifest: dict[str, Any]) -> float:

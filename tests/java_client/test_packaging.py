@@ -26,7 +26,7 @@ print(java_client_dir())
 def test_wheel_ships_the_java_client_and_finds_it(tmp_path: Path) -> None:
     src, dist, site = tmp_path / "src", tmp_path / "dist", tmp_path / "site"
     # build from a copy: setuptools reuses a build/ directory it finds, which would hide a broken hook
-    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".git", "build", "*.egg-info", "__pycache__",
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".git", ".mvn", "build", "*.egg-info", "__pycache__",
                                                               ".*_cache", "target"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "-q", "-w", str(dist)],
                    check=True, timeout=600, cwd=tmp_path)
@@ -35,8 +35,10 @@ def test_wheel_ships_the_java_client_and_finds_it(tmp_path: Path) -> None:
         names = set(zf.namelist())
         zf.extractall(site)
 
+    # what setup.py copies: not target/ nor dot-directories (.mvn/ holds this machine's Maven repository)
     sources = {p.relative_to(JAVA_CLIENT).as_posix() for p in JAVA_CLIENT.rglob("*")
-               if p.is_file() and "target" not in p.parts}
+               if p.is_file() and not any(part == "target" or part.startswith(".")
+                                          for part in p.relative_to(JAVA_CLIENT).parts)}
     assert "pom.xml" in sources and "src/main/java/io/scorebridge/client/ScoringClient.java" in sources
     missing = {s for s in sources if f"scorebridge/java/java_client/{s}" not in names}
     assert not missing, f"the wheel lacks {sorted(missing)}"

@@ -7,9 +7,20 @@ import io.scorebridge.client.PmmlScorer;
 import io.scorebridge.client.ScoringClient;
 
 import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.lang.management.ManagementFactory;
+import java.net.HttpURLConnection;
+import java.net.Proxy;
 import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -25,6 +36,10 @@ import java.util.Map;
  *     the median (the JIT on two cores keeps compiling for a while, so rounds are shown, not just one number).
  * http BASE_URL MODEL ROWS.jsonl WARMUP_CALLS CALLS
  *     p50/p99/mean ms of ScoringClient.predict(one record) against a running service (one connection reused).
+ * transports BASE_URL MODEL ROWS.jsonl CALLS ROUNDS
+ *     where a single-record call's time goes, per transport: ScoringClient, java.net.http.HttpClient (default
+ *     executor, and a direct one), HttpURLConnection with a fixed-length streaming body. Rounds alternate the
+ *     transports; each reports p50/p99 ms, the client process's CPU time and context switches per call.
  * </pre>
  * Prints one JSON object per run.
  */
@@ -34,6 +49,9 @@ public class JavaBench {
         if (args[0].equals("inproc")) {
             inproc(Path.of(args[1]), rows(Path.of(args[2])), args[3].equals("transpiled"),
                     Double.parseDouble(args[4]), Integer.parseInt(args[5]), Double.parseDouble(args[6]));
+        } else if (args[0].equals("transports")) {
+            transports(URI.create(args[1]), args[2], rows(Path.of(args[3])), Integer.parseInt(args[4]),
+                    Integer.parseInt(args[5]));
         } else if (args[0].equals("http")) {
             http(URI.create(args[1]), args[2], rows(Path.of(args[3])), Integer.parseInt(args[4]), Integer.parseInt(args[5]));
         } else {
@@ -106,6 +124,97 @@ public class JavaBench {
                         + " \"mean_ms\": %.3f, \"max_ms\": %.3f, \"calls_per_s\": %.1f}%n",
                 model, calls, ms[(int) (calls * 0.50)], ms[Math.min(calls - 1, (int) (calls * 0.99))], mean,
                 ms[calls - 1], calls / totalS);
+    }
+
+    /** Nulls are written: a missing value is sent as null, as ScoringClient does. */
+    static final com.google.gson.Gson GSON = new com.google.gson.GsonBuilder().serializeNulls().create();
+
+    interface Call {
+        void run(Map<String, Object> record) throws Exception;
+    }
+
+    static void transports(URI url, String model, List<Map<String, Object>> records, int calls, int rounds)
+            throws Exception {
+        URI predict = URI.create(url + "/v1/models/" + model + "/predict");
+        ScoringClient client = new ScoringClient(url, ClientOptions.defaults());
+        HttpClient pooled = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+        HttpClient direct = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).executor(Runnable::run).build();
+        Map<String, Call> transports = new LinkedHashMap<>();
+        transports.put("ScoringClient", r -> client.predict(model, r));
+        transports.put("jdk-HttpClient", r -> jdk(pooled, predict, r));
+        transports.put("jdk-HttpClient-direct-executor", r -> jdk(direct, predict, r));
+        transports.put("HttpURLConnection-streaming", r -> {
+            byte[] body = GSON.toJson(Map.of("records", List.of(r))).getBytes(StandardCharsets.UTF_8);
+            HttpURLConnection c = (HttpURLConnection) predict.toURL().openConnection(Proxy.NO_PROXY);
+            c.setRequestMethod("POST");
+            c.setDoOutput(true);
+            c.setRequestProperty("Content-Type", "application/json");
+            c.setFixedLengthStreamingMode(body.length);  // header, then the body as a second write
+            try (OutputStream out = c.getOutputStream()) {
+                out.write(body);
+            }
+            try (InputStream in = c.getInputStream()) {
+                JsonParser.parseString(new String(in.readAllBytes(), StandardCharsets.UTF_8));
+            }
+        });
+        com.sun.management.OperatingSystemMXBean os =
+                (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
+        Map<String, List<Double>> ms = new LinkedHashMap<>();
+        Map<String, long[]> cost = new LinkedHashMap<>();
+        for (int k = -1; k < rounds; k++) {  // round -1 warms every transport up
+            for (Map.Entry<String, Call> e : transports.entrySet()) {
+                int n = k < 0 ? Math.max(calls, 1000) : calls;
+                long cpu0 = os.getProcessCpuTime();
+                long sw0 = contextSwitches();
+                List<Double> mine = ms.computeIfAbsent(e.getKey(), x -> new ArrayList<>());
+                for (int i = 0; i < n; i++) {
+                    long t0 = System.nanoTime();
+                    e.getValue().run(records.get(i % records.size()));
+                    if (k >= 0) {
+                        mine.add((System.nanoTime() - t0) / 1e6);
+                    }
+                }
+                if (k >= 0) {
+                    long[] c = cost.computeIfAbsent(e.getKey(), x -> new long[2]);
+                    c[0] += os.getProcessCpuTime() - cpu0;
+                    c[1] += contextSwitches() - sw0;
+                }
+            }
+        }
+        for (String name : transports.keySet()) {
+            double[] l = ms.get(name).stream().mapToDouble(Double::doubleValue).sorted().toArray();
+            long[] c = cost.get(name);
+            System.out.printf("{\"mode\": \"transport\", \"model\": \"%s\", \"transport\": \"%s\", \"calls\": %d,"
+                            + " \"p50_ms\": %.3f, \"p99_ms\": %.3f, \"cpu_us_per_call\": %.1f,"
+                            + " \"context_switches_per_call\": %.2f}%n", model, name, l.length, l[l.length / 2],
+                    l[Math.min(l.length - 1, (int) (l.length * 0.99))], c[0] / 1e3 / l.length, c[1] / (double) l.length);
+        }
+    }
+
+    static void jdk(HttpClient http, URI predict, Map<String, Object> r) throws Exception {
+        String body = GSON.toJson(Map.of("records", List.of(r)));
+        HttpRequest req = HttpRequest.newBuilder(predict).timeout(Duration.ofSeconds(5))
+                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body)).build();
+        JsonParser.parseString(http.send(req, HttpResponse.BodyHandlers.ofString()).body());
+    }
+
+    /** Voluntary plus involuntary context switches of every thread of this JVM so far (Linux). */
+    static long contextSwitches() throws IOException {
+        long n = 0;
+        try (DirectoryStream<Path> tasks = Files.newDirectoryStream(Path.of("/proc/self/task"))) {
+            for (Path task : tasks) {
+                try {
+                    for (String line : Files.readAllLines(task.resolve("status"))) {
+                        if (line.contains("ctxt_switches")) {
+                            n += Long.parseLong(line.substring(line.indexOf(':') + 1).trim());
+                        }
+                    }
+                } catch (IOException threadEnded) {
+                    // a thread that ended between listing and reading
+                }
+            }
+        }
+        return n;
     }
 
     /** JSON lines of input records; integers stay integers (Long), other numbers are doubles. */

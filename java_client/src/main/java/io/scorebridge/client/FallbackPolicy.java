@@ -21,7 +21,8 @@ import java.util.concurrent.atomic.LongAdder;
  * call fails, give up at once and return the caller's default value. It counts how often it did.
  *
  * <p>The call runs on a pooled daemon thread so the caller can stop waiting at the budget; a call that
- * overran is cancelled (interrupted). At most {@code maxInFlight} calls may be running at once: when a
+ * overran is cancelled (interrupted; an HTTP call of {@link ScoringClient} blocked on the network has its
+ * connection closed, since socket reads ignore interrupts). At most {@code maxInFlight} calls may be running at once: when a
  * backend hangs, further calls get the default immediately instead of piling up threads. Thread-safe.
  */
 public final class FallbackPolicy implements FallbackStats {
@@ -31,9 +32,8 @@ public final class FallbackPolicy implements FallbackStats {
 
         @Override
         public Thread newThread(Runnable r) {
-            Thread t = new Thread(r, "scorebridge-fallback-" + n.incrementAndGet());
-            t.setDaemon(true);
-            return t;
+            // a Cancel.Worker: cancelling a blocked HTTP call also closes its connection
+            return new Cancel.Worker(r, "scorebridge-fallback-" + n.incrementAndGet());
         }
     });
 

@@ -1,6 +1,7 @@
 package io.scorebridge.client;
 
 import java.net.URI;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -17,6 +18,18 @@ public final class HttpEngine implements Engine {
 
     public HttpEngine(URI baseUrl, ClientOptions options, ModelSpec spec) {
         this(new ScoringClient(baseUrl, options), spec);
+    }
+
+    /**
+     * What generated {@code http(URI, Path, ClientOptions)} factories call: reads the bundle {@code bundle} names
+     * (a bundle directory, {@code <repo>/<name>} or {@code <repo>/<name>@<version>}, see {@link BundleRef}),
+     * checks that it matches the generated client, and pins the service to that bundle's version.
+     */
+    public static HttpEngine forBundle(URI baseUrl, Path bundle, ClientOptions options, ModelSpec generated) {
+        Path dir = BundleRef.resolve(bundle);
+        ModelSpec found = ModelSpec.fromManifest(dir.resolve(BundleRef.MANIFEST));
+        generated.requireCompatible(found, dir.toString());
+        return new HttpEngine(new ScoringClient(baseUrl, options.modelVersion(found.version())), found);
     }
 
     public ScoringClient client() {

@@ -39,6 +39,7 @@ public final class ModelSpec {
     private final String predictionField;
     private final String pmmlFile;
     private final String pmmlSha256;
+    private final List<String> artifacts;
     private final Map<String, Integer> index;
 
     private ModelSpec(Builder b) {
@@ -55,6 +56,12 @@ public final class ModelSpec {
         this.predictionField = b.predictionField;
         this.pmmlFile = b.pmmlFile;
         this.pmmlSha256 = b.pmmlSha256;
+        List<String> arts = new ArrayList<>(b.artifacts);
+        if (pmmlSha256 != null && !arts.contains("pmml")) {
+            arts.add("pmml");
+        }
+        Collections.sort(arts);
+        this.artifacts = Collections.unmodifiableList(arts);
         Map<String, Integer> idx = new HashMap<>();
         for (int i = 0; i < inputNames.length; i++) {
             if (idx.put(inputNames[i], i) != null) {
@@ -73,11 +80,30 @@ public final class ModelSpec {
 
     /** Reads a bundle's {@code manifest.json}. */
     public static ModelSpec fromManifest(Path manifestJson) {
+        JsonObject m;
         try (Reader r = Files.newBufferedReader(manifestJson, StandardCharsets.UTF_8)) {
-            return fromManifest(JsonParser.parseReader(r).getAsJsonObject());
+            m = JsonParser.parseReader(r).getAsJsonObject();
         } catch (IOException | RuntimeException e) {
-            throw new ModelLoadException(manifestJson + ": cannot read manifest: " + e.getMessage(), e);
+            throw new ModelLoadException(manifestJson + ": unreadable manifest (" + e.getMessage() + ")", e);
         }
+        for (String key : new String[] {"name", "version", "task", "inputs", "artifacts"}) {
+            if (!m.has(key) || m.get(key).isJsonNull()) {
+                throw new ModelLoadException(manifestJson + ": manifest lacks required key '" + key + "'");
+            }
+        }
+        try {
+            return fromManifest(m);
+        } catch (RuntimeException e) {
+            throw new ModelLoadException(manifestJson + ": malformed manifest (" + e + ")", e);
+        }
+    }
+
+    /**
+     * Reads the manifest of the bundle {@code ref} names: a bundle directory, {@code <repo>/<name>} (latest) or
+     * {@code <repo>/<name>@<version>} (see {@link BundleRef}).
+     */
+    public static ModelSpec fromBundle(Path ref) {
+        return fromManifest(BundleRef.resolve(ref).resolve(BundleRef.MANIFEST));
     }
 
     static ModelSpec fromManifest(JsonObject m) {
@@ -106,8 +132,13 @@ public final class ModelSpec {
             }
         }
         b.labelField(string(pmml, "label_field")).predictionField(string(pmml, "prediction_field"));
-        if (m.has("artifacts") && m.getAsJsonObject("artifacts").has("pmml")) {
-            JsonObject a = m.getAsJsonObject("artifacts").getAsJsonObject("pmml");
+        JsonObject artifacts = m.has("artifacts") && m.get("artifacts").isJsonObject()
+                ? m.getAsJsonObject("artifacts") : new JsonObject();
+        for (String kind : artifacts.keySet()) {
+            b.artifact(kind);
+        }
+        if (artifacts.has("pmml")) {
+            JsonObject a = artifacts.getAsJsonObject("pmml");
             b.pmml(string(a, "file"), string(a, "sha256"));
         }
         return b.build();
@@ -187,6 +218,31 @@ public final class ModelSpec {
         return pmmlSha256;
     }
 
+    /**
+     * The artifacts the bundle holds ({@code onnx}, {@code pmml}, {@code verification}, ...), sorted. A bundle
+     * without {@code pmml} cannot be scored in-process; over HTTP it can.
+     */
+    public List<String> artifacts() {
+        return artifacts;
+    }
+
+    /** True when the bundle holds artifact {@code kind}. */
+    public boolean hasArtifact(String kind) {
+        return artifacts.contains(kind);
+    }
+
+    /**
+     * Refuses {@code other} (e.g. a newer bundle version read at run time) unless it has this spec's task, inputs
+     * and classes, in order: then code generated for this spec scores it correctly.
+     */
+    public void requireCompatible(ModelSpec other, String where) {
+        if (other.task != task || !other.inputNames().equals(inputNames())
+                || !other.classes().equals(classes())) {
+            throw new ModelLoadException(where + ": bundle " + other + " does not match the generated client " + this
+                    + "; regenerate the client for this bundle");
+        }
+    }
+
     /** Wraps values in input order as a read-only map keyed by input name (no copy). */
     public Record record(Object[] values) {
         return new Record(this, values);
@@ -212,7 +268,8 @@ public final class ModelSpec {
     @Override
     public String toString() {
         return "ModelSpec[" + name + (version == null ? "" : "@" + version) + ", " + task.name().toLowerCase()
-                + ", inputs=" + inputNames() + (classes.length > 0 ? ", classes=" + classes() : "") + "]";
+                + ", inputs=" + inputNames() + (classes.length > 0 ? ", classes=" + classes() : "")
+                + ", artifacts=" + artifacts + "]";
     }
 
     /** Builds a spec; generated code calls this once per model. */
@@ -227,6 +284,7 @@ public final class ModelSpec {
         private String predictionField;
         private String pmmlFile;
         private String pmmlSha256;
+        private final List<String> artifacts = new ArrayList<>();
 
         private Builder(String name, Task task) {
             this.name = name;
@@ -266,6 +324,14 @@ public final class ModelSpec {
         public Builder pmml(String file, String sha256) {
             this.pmmlFile = file;
             this.pmmlSha256 = sha256 == null ? null : sha256.toLowerCase();
+            return this;
+        }
+
+        /** An artifact the bundle holds (a key of the manifest's {@code artifacts}). */
+        public Builder artifact(String kind) {
+            if (!artifacts.contains(kind)) {
+                artifacts.add(kind);
+            }
             return this;
         }
 

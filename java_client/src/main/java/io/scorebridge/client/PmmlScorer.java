@@ -135,7 +135,7 @@ public final class PmmlScorer implements Engine {
         try {
             bytes = Files.readAllBytes(pmmlFile);
         } catch (IOException e) {
-            throw new ModelLoadException(pmmlFile + ": cannot read PMML: " + e, e);
+            throw new ModelLoadException(pmmlFile + ": cannot read PMML (" + e + ")", e);
         }
         return build(pmmlFile.toString(), bytes, spec, options);
     }
@@ -157,35 +157,60 @@ public final class PmmlScorer implements Engine {
         }
     }
 
-    /** Loads a bundle directory: its manifest gives the spec and the digest. */
-    public static PmmlScorer fromBundle(Path bundleDir, PmmlOptions options) {
-        ModelSpec spec = ModelSpec.fromManifest(bundleDir.resolve("manifest.json"));
-        String file = spec.pmmlFile() == null ? "model.pmml" : spec.pmmlFile();
-        return load(bundleDir.resolve(file), spec, options);
+    /**
+     * Loads a bundle: a bundle directory, {@code <repo>/<name>} (latest) or {@code <repo>/<name>@<version>}
+     * (see {@link BundleRef}); its manifest gives the spec and the digest.
+     */
+    public static PmmlScorer fromBundle(Path bundle, PmmlOptions options) {
+        Path dir = BundleRef.resolve(bundle);
+        ModelSpec spec = ModelSpec.fromManifest(dir.resolve(BundleRef.MANIFEST));
+        return load(pmmlOf(dir, spec), spec, options);
     }
 
     /**
-     * What generated {@code pmml(Path)} factories call: a {@code model.pmml} file is checked against the digest
-     * the client was generated with; a bundle directory against its own manifest, after checking that its
-     * inputs and classes are the ones the client was generated for (so a compatible newer version loads).
+     * What generated {@code pmml(Path)} factories call. A {@code .pmml} file is checked against the digest the
+     * client was generated with. A bundle reference (a bundle directory, {@code <repo>/<name>} or
+     * {@code <repo>/<name>@<version>}) is checked against its own manifest, after checking that its inputs and
+     * classes are the ones the client was generated for (so a compatible newer version loads).
      */
     public static PmmlScorer open(Path fileOrBundle, ModelSpec generated, PmmlOptions options) {
-        if (!Files.isDirectory(fileOrBundle)) {
+        if (Files.isRegularFile(fileOrBundle)) {
+            if (!generated.hasArtifact("pmml") && options.sha256() == null && options.verifySha256()) {
+                throw new ModelLoadException(fileOrBundle + ": the client for " + generated.name() + " was generated"
+                        + " from a bundle without PMML, so it has no digest to check this file against; pass the"
+                        + " bundle directory (checked against its manifest) or PmmlOptions.sha256(...)");
+            }
             return load(fileOrBundle, generated, options);
         }
-        ModelSpec found = ModelSpec.fromManifest(fileOrBundle.resolve("manifest.json"));
-        if (!found.inputNames().equals(generated.inputNames()) || !found.classes().equals(generated.classes())
-                || found.task() != generated.task()) {
-            throw new ModelLoadException(fileOrBundle + ": bundle " + found + " does not match the generated client "
-                    + generated + "; regenerate the client for this bundle");
+        String ref = fileOrBundle.toString();
+        if (ref.indexOf('@') < 0 && !Files.exists(fileOrBundle)) {
+            throw new ModelLoadException("no PMML file or bundle at " + BundleRef.quote(ref)
+                    + ": expected a .pmml file, a bundle directory or <repo>/<name>[@version]");
         }
-        String file = found.pmmlFile() == null ? "model.pmml" : found.pmmlFile();
-        return load(fileOrBundle.resolve(file), found, options);
+        Path dir = BundleRef.resolve(ref);
+        ModelSpec found = ModelSpec.fromManifest(dir.resolve(BundleRef.MANIFEST));
+        generated.requireCompatible(found, dir.toString());
+        return load(pmmlOf(dir, found), found, options);
+    }
+
+    /** The PMML file of a bundle; a bundle without one is refused, naming the artifacts it has. */
+    private static Path pmmlOf(Path dir, ModelSpec spec) {
+        if (!spec.hasArtifact("pmml")) {
+            throw new ModelLoadException("bundle " + spec.name() + "@" + spec.version() + " at " + dir
+                    + " has no PMML artifact (it has: " + String.join(", ", spec.artifacts()) + "): in-process"
+                    + " scoring needs one; score it over HTTP, or re-export it with PMML");
+        }
+        return dir.resolve(spec.pmmlFile() == null ? "model.pmml" : spec.pmmlFile());
     }
 
     private static PmmlScorer build(String where, byte[] bytes, ModelSpec spec, PmmlOptions options) {
         String expected = options.sha256() != null ? options.sha256() : spec.pmmlSha256();
         if (options.verifySha256()) {
+            if (expected == null && !spec.hasArtifact("pmml")) {
+                throw new ModelLoadException(where + ": model " + spec.name() + " was generated from a bundle without"
+                        + " PMML (it has: " + String.join(", ", spec.artifacts()) + "), so there is no digest to check"
+                        + " against; pass PmmlOptions.sha256(...) or load a bundle directory that has PMML");
+            }
             if (expected == null) {
                 throw new ModelLoadException(where + ": no sha256 to check against; pass one in PmmlOptions.sha256()"
                         + " or turn the check off with verifySha256(false)");
@@ -210,7 +235,7 @@ public final class PmmlScorer implements Engine {
         } catch (ModelLoadException e) {
             throw e;
         } catch (Exception | LinkageError e) {
-            throw new ModelLoadException(where + ": cannot load PMML: " + e, e);
+            throw new ModelLoadException(where + ": cannot load PMML (" + e + ")", e);
         }
     }
 

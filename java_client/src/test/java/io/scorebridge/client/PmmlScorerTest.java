@@ -17,6 +17,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -109,6 +110,66 @@ class PmmlScorerTest {
         Files.write(dir.resolve("model.pmml"), new String(pmmlBytes, StandardCharsets.UTF_8)
                 .replace("recordCount=\"9\"", "recordCount=\"99\"").getBytes(StandardCharsets.UTF_8));
         assertThrows(ModelLoadException.class, () -> PmmlScorer.fromBundle(dir, PmmlOptions.defaults()));
+    }
+
+    static String manifest(String version, String artifacts) {
+        return "{\"format_version\": 1, \"name\": \"tiny\", \"version\": \"" + version + "\", \"task\": \"classification\","
+                + " \"classes\": [0, 1], \"inputs\": [{\"name\": \"income\", \"dtype\": \"float64\"},"
+                + " {\"name\": \"region\", \"dtype\": \"string\"}], \"outputs\": [], \"artifacts\": {" + artifacts + "},"
+                + " \"pmml\": {\"label_field\": \"default\", \"probability_fields\": {\"0\": \"probability(0)\","
+                + " \"1\": \"probability(1)\"}, \"prediction_field\": null}}";
+    }
+
+    @Test
+    void opensEveryBundleReferenceAndRefusesABundleWithoutPmml(@TempDir Path repo) throws Exception {
+        String pmml = "\"pmml\": {\"file\": \"model.pmml\", \"sha256\": \"" + spec.pmmlSha256() + "\"}";
+        String onnx = "\"onnx\": {\"file\": \"model.onnx\", \"sha256\": \"00\"}";
+        Path model = repo.resolve("tiny");
+        for (String v : new String[] {"2", "10"}) {
+            Path dir = Files.createDirectories(model.resolve(v));
+            Files.write(dir.resolve("model.pmml"), pmmlBytes);
+            Files.writeString(dir.resolve("manifest.json"), manifest(v, pmml + ", " + onnx), StandardCharsets.UTF_8);
+        }
+        Path onnxOnly = Files.createDirectories(model.resolve("11"));
+        Files.writeString(onnxOnly.resolve("manifest.json"), manifest("11", onnx), StandardCharsets.UTF_8);
+
+        assertEquals("2", PmmlScorer.open(Path.of(model + "@2"), spec, PmmlOptions.defaults()).spec().version());
+        assertEquals("10", PmmlScorer.open(Path.of(model + "@10"), spec, PmmlOptions.defaults()).spec().version());
+        assertEquals(List.of("onnx", "pmml"), PmmlScorer.fromBundle(Path.of(model + "@10"), PmmlOptions.defaults())
+                .spec().artifacts());
+        ModelLoadException e = assertThrows(ModelLoadException.class,
+                () -> PmmlScorer.open(model, spec, PmmlOptions.defaults()));  // latest is 11: ONNX only
+        assertEquals("bundle tiny@11 at " + onnxOnly + " has no PMML artifact (it has: onnx): in-process scoring needs"
+                + " one; score it over HTTP, or re-export it with PMML", e.getMessage());
+        assertEquals(List.of("onnx"), ModelSpec.fromBundle(model).artifacts());
+        assertFalse(ModelSpec.fromBundle(model).hasArtifact("pmml"));
+
+        e = assertThrows(ModelLoadException.class, () -> PmmlScorer.open(repo.resolve("absent"), spec,
+                PmmlOptions.defaults()));
+        assertEquals("no PMML file or bundle at '" + repo.resolve("absent") + "': expected a .pmml file, a bundle"
+                + " directory or <repo>/<name>[@version]", e.getMessage());
+        e = assertThrows(ModelLoadException.class, () -> PmmlScorer.open(Path.of(model + "@3"), spec,
+                PmmlOptions.defaults()));
+        assertEquals("model 'tiny' has no version '3'; available: 2, 10, 11", e.getMessage());
+
+        // A client generated from the ONNX-only bundle has no digest for a bare .pmml file.
+        ModelSpec noPmml = ModelSpec.fromBundle(model);
+        Path file = model.resolve("2").resolve("model.pmml");
+        e = assertThrows(ModelLoadException.class, () -> PmmlScorer.open(file, noPmml, PmmlOptions.defaults()));
+        assertTrue(e.getMessage().contains("generated from a bundle without PMML"), e.getMessage());
+    }
+
+    @Test
+    void brokenManifestsAreOneLineErrors(@TempDir Path dir) throws Exception {
+        Files.writeString(dir.resolve("manifest.json"), "{\"name\": \"tiny\",\n \"version\": ", StandardCharsets.UTF_8);
+        ModelLoadException e = assertThrows(ModelLoadException.class, () -> PmmlScorer.fromBundle(dir,
+                PmmlOptions.defaults()));
+        assertTrue(e.getMessage().startsWith(dir.resolve("manifest.json") + ": unreadable manifest ("), e.getMessage());
+        assertFalse(e.getMessage().contains("\n"));
+        Files.writeString(dir.resolve("manifest.json"), "{\"name\": \"tiny\", \"version\": \"1\", \"inputs\": [],"
+                + " \"artifacts\": {}}", StandardCharsets.UTF_8);
+        e = assertThrows(ModelLoadException.class, () -> PmmlScorer.fromBundle(dir, PmmlOptions.defaults()));
+        assertEquals(dir.resolve("manifest.json") + ": manifest lacks required key 'task'", e.getMessage());
     }
 
     @Test

@@ -23,9 +23,11 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -266,6 +268,44 @@ class ScoringClientTest {
             pool.shutdownNow();
         }
         assertTrue(clientPorts.size() <= 9, "connections: " + clientPorts.size());
+    }
+
+    @Test
+    void fallbackClosesTheConnectionOfACallItGaveUpOn() throws Exception {
+        CountDownLatch closed = new CountDownLatch(1);
+        script = (ex, req, n) -> {
+            if (n > 1) {
+                ok(ex, req);
+                return;
+            }
+            // Headers, then a body that never ends (chunked, a space every 50 ms): the client blocks reading it.
+            // When the client closes its end, a write fails.
+            ex.getResponseHeaders().set("Content-Type", "application/json");
+            ex.sendResponseHeaders(200, 0);
+            OutputStream os = ex.getResponseBody();
+            for (int i = 0; i < 100 && closed.getCount() > 0; i++) {
+                Thread.sleep(50);
+                try {
+                    os.write(' ');
+                    os.flush();
+                } catch (IOException gone) {
+                    closed.countDown();
+                }
+            }
+        };
+        ScoringClient c = new ScoringClient(url(), fastRetries().requestTimeout(Duration.ofSeconds(10)));
+        FallbackPolicy policy = new FallbackPolicy(Duration.ofMillis(150), 1);
+        assertNull(policy.call(() -> c.predict("credit_risk", rec(1.0, "x")), null));
+        assertEquals(1, policy.timeouts());
+        // Well before the 10 s request timeout the blocked read is ended and the only slot is free again.
+        assertTrue(closed.await(3, TimeUnit.SECONDS), "the abandoned call's connection was not closed");
+        Prediction p = null;
+        for (int i = 0; i < 40 && p == null; i++) {
+            p = policy.call(() -> c.predict("credit_risk", rec(50000.0, "x")), null);
+            Thread.sleep(50);
+        }
+        assertEquals(0.5, p.probability("1"), 1e-12);
+        assertEquals(0, policy.failures());
     }
 
     @Test
