@@ -15,6 +15,7 @@ from scorebridge.schema import Columns
 from scoring_service.audit import AuditLog, columns_for_log
 from scoring_service.config import ServiceConfig
 from scoring_service.errors import register_error_handlers
+from scoring_service.finite import scored
 from scoring_service.metrics import Metrics
 from scoring_service.registry import LoadedModel, ModelRegistry, ReloadReport, ReloadSignal
 
@@ -39,7 +40,7 @@ class Call:
 
     def score(self, model: LoadedModel, columns: Columns) -> Prediction:
         """Score validated columns with ``model``, noting rows, unseen categories and samples."""
-        prediction = model.predict(columns)
+        prediction = scored(model.schema, columns, model.predict)
         self.rows = len(prediction)
         if model.has_categories:
             self.unseen = model.schema.count_unseen(columns)
