@@ -56,7 +56,10 @@ class Service:
         self.config = config
         self.metrics = Metrics()
         self._refused_models: set[str] = set()
-        self.audit = AuditLog(config.audit_log, config.audit_sample) if config.audit_log else None
+        self.audit = None
+        if config.audit_log:
+            self.audit = AuditLog(config.audit_log, config.audit_sample, max_bytes=config.audit_max_bytes,
+                                  keep=config.audit_keep, on_drop=self.metrics.audit_dropped.inc)
         options: dict[str, Any] = {"threads": config.engine_threads}
         if config.engine == "native":
             options["trust_pickles"] = config.trust_pickles

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 import time
@@ -88,11 +89,17 @@ def test_hot_reload_under_load_with_zero_failures(reload_repo: Path, sample_repo
             ready = requests.get(f"{base}/readyz")
             assert ready.status_code == 200 and "credit_risk" in ready.json()["refused"]
 
-            # tampering with the serving version does not take it down: the verified copy in memory serves
+            # the serving version's files change in place: every worker refuses it at this reload (a worker
+            # started now would load from disk and refuse it too), and version 1 serves everywhere
             with open(reload_repo / "credit_risk" / "2" / "model.onnx", "ab") as fh:
                 fh.write(b"\0")
             report = requests.post(f"{base}/v1/admin/reload", headers=AUTH).json()
-            assert "credit_risk/2" in report["refused"] and report["models"] == {"credit_risk": "2"}
+            assert "sha256 mismatch" in report["refused"]["credit_risk/2"] and report["models"] == {"credit_risk": "1"}
+            assert report["workers_pending"] == []
+            assert _serving_version(base, payload) == {"1"}
+            ready = requests.get(f"{base}/readyz").json()
+            assert set(ready["refused"]["credit_risk"]) == {"2", "3"} and ready["models"] == {"credit_risk": "1"}
+            assert str(reload_repo) not in json.dumps(ready)  # relative paths only, without a token
 
             # a version dropped in without any call goes live through polling
             drop_version(reload_repo, "4")
