@@ -79,8 +79,14 @@ class Service:
         self._refused_models = set(refused)
 
     def start(self) -> None:
-        """Load every model now (before the worker accepts requests), then keep polling."""
+        """Load every model now (before the worker accepts requests), then keep polling.
+
+        A worker that starts (a respawn, say) loads what is on disk now; it has its siblings rescan at
+        once, so a change they have not polled yet does not leave two workers serving different versions.
+        """
         self.registry.reload()
+        if self.signal is not None:
+            self.signal.bump()
         self.registry.start(self.config.poll_interval, self.signal)
 
     def reload_all(self) -> dict[str, Any]:

@@ -115,7 +115,7 @@ class AuditLog:
                 written = os.write(self._fd, line)
                 if written != len(line):
                     os.ftruncate(self._fd, start)  # the part that fit: no half line stays behind
-                    raise OSError(errno.ENOSPC, f"only {written} of {len(line)} bytes fit")
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # what the next write would say
                 if self.max_bytes is not None and start + written >= self.max_bytes:
                     self._rotate()
                 return
