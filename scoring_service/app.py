@@ -40,7 +40,7 @@ class Call:
 
     def score(self, model: LoadedModel, columns: Columns) -> Prediction:
         """Score validated columns with ``model``, noting rows, unseen categories and samples."""
-        prediction = scored(model.schema, columns, model.predict)
+        prediction = scored(columns, model.predict)
         self.rows = len(prediction)
         if model.has_categories:
             self.unseen = model.schema.count_unseen(columns)

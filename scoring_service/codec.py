@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import operator
 import re
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import numpy as np
@@ -22,6 +22,7 @@ from flask import Response
 from scorebridge.prediction import Prediction
 from scorebridge.schema import Columns, InputSchema
 from scoring_service.errors import ApiError
+from scoring_service.finite import MAX_MAGNITUDE, check_range
 
 JSON_TYPES = ("application/json",)
 
@@ -139,8 +140,10 @@ class RecordsDecoder:
         self.schema = schema
         # struct attributes are f0, f1, ... renamed to the field names, which need not be identifiers
         attrs, rename = [], {}
+        # numbers within ±MAX_MAGNITUDE, checked while decoding; others go down the validating path
+        number = Annotated[float, msgspec.Meta(ge=-MAX_MAGNITUDE, le=MAX_MAGNITUDE)]
         for i, f in enumerate(schema.fields):
-            typ = (bool | float | None) if f.dtype == "bool" else (float | None) if f.is_numeric else (str | None)
+            typ = (bool | number | None) if f.dtype == "bool" else (number | None) if f.is_numeric else (str | None)
             attrs.append((f"f{i}", typ))
             rename[f"f{i}"] = f.name
         record = msgspec.defstruct("Record", attrs, rename=rename, gc=False)
@@ -169,7 +172,8 @@ def v1_columns(decoder: RecordsDecoder, body: bytes, limit: int) -> Columns:
     if records is not None:
         check_count(len(records), limit)
         return decoder.columns(records)
-    return decoder.schema.from_records(records_of(parse_json(body), limit))
+    schema = decoder.schema
+    return check_range(schema, schema.from_records(records_of(parse_json(body), limit)))
 
 
 def predictions_json(prediction: Prediction) -> orjson.Fragment:

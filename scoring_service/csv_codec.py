@@ -21,6 +21,7 @@ import pandas as pd
 from scorebridge.prediction import Prediction
 from scorebridge.schema import Columns, InputSchema
 from scoring_service.errors import ApiError
+from scoring_service.finite import check_range
 
 CSV_TYPES = ("text/csv", "application/csv")
 
@@ -89,7 +90,7 @@ def read_csv(schema: InputSchema, body: bytes, keep: Sequence[str], limit: int) 
         cells = [row[position[f.name]] for row in records]
         lists[f.name] = _typed(f.name, f.dtype, cells)
     kept = {c: [row[position[c]] for row in records] for c in keep}
-    return kept, schema.from_typed_lists(lists)
+    return kept, check_range(schema, schema.from_typed_lists(lists))
 
 
 def _typed(name: str, dtype: str, cells: list[str]) -> list:

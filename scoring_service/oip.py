@@ -28,6 +28,7 @@ from scorebridge.prediction import Prediction
 from scorebridge.schema import Columns, InputSchema
 from scoring_service.codec import check_count, dumps, parse_json
 from scoring_service.errors import ApiError
+from scoring_service.finite import check_range
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 EXTENSIONS = ["binary_tensor_data"]
@@ -90,6 +91,13 @@ def _header(payload: Any) -> dict[str, Any]:
     if not isinstance(payload, dict) or not isinstance(payload.get("inputs"), list):
         raise ApiError(400, "invalid_request", 'the body must be {"inputs": [{"name", "shape", "datatype", '
                        '"data"}, ...]}', field="inputs")
+    for key, kind, name in (("id", str, "a string"), ("parameters", dict, "an object"), ("outputs", list, "a list")):
+        if key in payload and not isinstance(payload[key], kind):
+            raise ApiError(400, "invalid_request", f"'{key}' must be {name}", field=key)
+    for tensor in payload["inputs"] + payload.get("outputs", []):
+        if isinstance(tensor, dict) and "parameters" in tensor and not isinstance(tensor["parameters"], dict):
+            raise ApiError(400, "invalid_request", f"tensor {tensor.get('name')!r}: 'parameters' must be an object",
+                           field="outputs" if tensor not in payload["inputs"] else "inputs")
     return payload
 
 
@@ -102,6 +110,10 @@ def v2_columns(schema: InputSchema, request: InferRequest, limit: int) -> Column
         if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
             raise ApiError(400, "invalid_request", "each input needs a 'name'", field="inputs")
         name = tensor["name"]
+        if name not in schema.by_name or name in by_name:
+            what = "is not an input of this model" if name not in schema.by_name else "appears twice"
+            raise ApiError(400, "invalid_request", f"input {name!r} {what}; the model's inputs are "
+                           f"{', '.join(schema.names)}", field="inputs")
         size = _binary_size(tensor)
         if size is not None:
             offsets[name] = (offset, offset + size)
@@ -148,7 +160,7 @@ def v2_columns(schema: InputSchema, request: InferRequest, limit: int) -> Column
     # one conversion path for every protocol: the schema validates records
     names = list(lists)
     records = [dict(zip(names, row, strict=True)) for row in zip(*lists.values(), strict=True)]
-    return schema.from_records(records)
+    return check_range(schema, schema.from_records(records))
 
 
 def _binary_size(tensor: dict[str, Any]) -> int | None:
@@ -248,7 +260,10 @@ def _wanted(requested: Any, names: list[str], binary_all: bool) -> list[tuple[st
                            field="outputs")
         params = o.get("parameters")
         binary = params.get("binary_data", binary_all) if isinstance(params, dict) else binary_all
-        wanted.append((name, binary is True))
+        if not isinstance(binary, bool):
+            raise ApiError(400, "invalid_request", f"output {name!r}: parameters.binary_data must be true or false",
+                           field="outputs")
+        wanted.append((name, binary))
     return wanted
 
 
@@ -259,7 +274,10 @@ def encode_answer(request: InferRequest, prediction: Prediction, head: dict[str,
     """
     columns = prediction.to_columns()
     params = request.header.get("parameters")
-    binary_all = isinstance(params, dict) and params.get("binary_data_output") is True
+    binary_all = params.get("binary_data_output", False) if isinstance(params, dict) else False
+    if not isinstance(binary_all, bool):
+        raise ApiError(400, "invalid_request", "parameters.binary_data_output must be true or false",
+                       field="parameters")
     outputs, blobs = [], []
     for name, binary in _wanted(request.header.get("outputs"), list(columns), binary_all):
         values = columns[name]
