@@ -130,7 +130,8 @@ def v2_columns(schema: InputSchema, request: InferRequest, limit: int) -> Column
             raise ApiError(400, "missing_field", f"the request lacks input {f.name!r}; the model needs "
                            f"{', '.join(schema.names)}", field=f.name)
         datatype = tensor.get("datatype")
-        if (datatype == "BYTES") != (not f.is_numeric) or (f.is_numeric and datatype not in NUMERIC):
+        if (not isinstance(datatype, str) or (datatype == "BYTES") != (not f.is_numeric)
+                or (f.is_numeric and datatype not in NUMERIC)):
             raise ApiError(400, "invalid_type", f"input {f.name!r} has datatype {datatype!r}; the model expects "
                            f"{v2_datatype(f.dtype)}", field=f.name)
         shape = tensor.get("shape")
@@ -152,8 +153,8 @@ def v2_columns(schema: InputSchema, request: InferRequest, limit: int) -> Column
         elif len(data) != n_rows:
             raise ApiError(400, "invalid_shape", f"input {f.name!r} has {len(data)} rows, others have {n_rows}",
                            field=f.name)
-        if datatype == "BOOL" and f.dtype != "bool":
-            data = [None if v is None else float(v) for v in data]
+        if datatype == "BOOL" and f.dtype != "bool":  # true/false as 1/0; anything else the schema judges
+            data = [float(v) if isinstance(v, bool) else v for v in data]
         lists[f.name] = data
     if not n_rows:
         raise ApiError(400, "empty", "the inputs hold no rows: send at least one", field=schema.names[0])

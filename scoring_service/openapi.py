@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 V2_NUMERIC = ["BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64"]
 OBJ: dict[str, Any] = {"type": "object"}
 STR: dict[str, Any] = {"type": "string"}
+SCALAR: dict[str, Any] = {"type": ["string", "number", "boolean", "null"]}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -133,6 +134,8 @@ def _model_schemas(model: LoadedModel, key: str, max_records: int) -> dict[str, 
     for f in fields:
         value = _field_schema(f)
         value = {k: v for k, v in value.items() if k not in ("description", "examples")}
+        if f.is_numeric and f.dtype != "bool":  # a BOOL tensor carries true/false for 1/0
+            value = {"anyOf": [*value.get("anyOf", [value]), {"type": "boolean"}]}
         tensors.append({"type": "object", "required": ["name", "datatype", "shape", "data"], "properties": {
             "name": {"const": f.name}, "datatype": {"enum": ["BYTES"] if not f.is_numeric else V2_NUMERIC},
             "shape": {"type": "array", "minItems": 1, "maxItems": 2,
@@ -194,7 +197,8 @@ def _common_schemas(max_records: int) -> dict[str, Any]:
         "ModelVersion": {"type": "object", "required": ["name", "version", "task", "engine", "inputs", "outputs"],
                          "properties": {
                              "name": STR, "version": STR, "task": {"enum": ["classification", "regression"]},
-                             "target": nullable_str, "classes": {"type": "array"}, "model_family": nullable_str,
+                             "target": nullable_str, "classes": {"type": "array", "items": SCALAR},
+                             "model_family": nullable_str,
                              "created_at": nullable_str, "engine": STR,
                              "inputs": {"type": "array", "items": {"type": "object", "required": ["name", "dtype"]}},
                              "outputs": {"type": "array", "items": {"type": "object", "required": ["name", "dtype"]}},
@@ -220,7 +224,8 @@ def _common_schemas(max_records: int) -> dict[str, Any]:
                                                    "properties": {"name": STR, "datatype": STR,
                                                                   "shape": {"type": "array",
                                                                             "items": {"type": "integer"}},
-                                                                  "data": {"type": "array"}, "parameters": OBJ}}}}},
+                                                                  "data": {"type": "array", "items": SCALAR},
+                                                                  "parameters": OBJ}}}}},
     }
 
 

@@ -6,6 +6,7 @@ MODE ``json`` or ``binary`` (the SDK's binary tensor data for inputs and outputs
 import asyncio
 import json
 import sys
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -14,7 +15,7 @@ from kserve.protocol.infer_type import RequestedOutput
 
 
 async def main(base: str, model: str, records_path: str, mode: str) -> None:
-    records = json.load(open(records_path))
+    records = json.loads(Path(records_path).read_text())
     binary = mode == "binary"
     async with InferenceRESTClient(RESTConfig(protocol="v2", retries=0, timeout=30)) as client:
         assert await client.is_server_live(base) and await client.is_server_ready(base)

@@ -3,6 +3,7 @@ would: ``python mlserver_codecs.py BASE MODEL RECORDS.json``. Prints JSON."""
 
 import json
 import sys
+from pathlib import Path
 
 import pandas as pd
 import requests
@@ -11,7 +12,7 @@ from mlserver.types import InferenceResponse
 
 
 def main(base: str, model: str, records_path: str) -> None:
-    frame = pd.DataFrame(json.load(open(records_path)))
+    frame = pd.DataFrame(json.loads(Path(records_path).read_text()))
     # MLServer 1.7's codecs know NumPy's object dtype, not pandas 3's "str" columns
     frame = frame.astype({c: object for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])})
     request = PandasCodec.encode_request(frame)

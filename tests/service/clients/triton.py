@@ -7,6 +7,7 @@ infer against an unknown model>, "metadata": ...}`` as JSON.
 
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import tritonclient.http as httpclient
@@ -14,7 +15,7 @@ from tritonclient.utils import InferenceServerException
 
 
 def main(base: str, model: str, records_path: str, mode: str) -> None:
-    records = json.load(open(records_path))
+    records = json.loads(Path(records_path).read_text())
     binary = mode == "binary"
     client = httpclient.InferenceServerClient(url=base.split("://", 1)[1])
     assert client.is_server_live() and client.is_server_ready() and client.is_model_ready(model)
