@@ -38,7 +38,8 @@ def _big_int(text: str) -> int | float:
     return int(text) if len(text) < 19 else float(text)
 
 
-_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+# an escaped surrogate, or one encoded as UTF-8 bytes (the standard library decodes with surrogatepass)
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
 
 
 def parse_json(body: bytes) -> Any:
@@ -87,8 +88,9 @@ def _refuse_surrogates(payload: Any) -> None:
 
 def _locate(payload: Any, path: tuple) -> tuple[str | None, int | None]:
     """(field, record) for a path into a v1 body (records[i][field]) or a V2 body (inputs[j].data)."""
-    if len(path) >= 3 and path[0] == "records" and isinstance(path[1], int) and isinstance(path[2], str):
-        return path[2], path[1]
+    if len(path) >= 2 and path[0] == "records" and isinstance(path[1], int):
+        name = path[2] if len(path) >= 3 and isinstance(path[2], str) and _encodable(path[2]) else None
+        return name, path[1]
     if len(path) >= 2 and path[0] == "inputs" and isinstance(path[1], int):
         tensor = payload["inputs"][path[1]]
         name = tensor.get("name") if isinstance(tensor, dict) else None

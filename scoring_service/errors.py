@@ -69,6 +69,10 @@ def to_api_error(exc: BaseException) -> ApiError:
         return ApiError(500, "bundle_error", "the model bundle could not be used; see the server log")
     if isinstance(exc, ScorebridgeError):
         return ApiError(400, "invalid_input", str(exc))
+    if type(exc).__module__.startswith("gunicorn.http"):  # raised while the app reads the body
+        if type(exc).__name__ == "NoMoreData":
+            return ApiError(400, "incomplete_body", "the body ended before its framing said it would")
+        return ApiError(400, "invalid_request", f"the request body's framing is broken: {exc}")
     if isinstance(exc, RecursionError):  # a structure deeper than any schema, built by a caller
         return ApiError(400, "invalid_request", "the request nests too deeply")
     return ApiError(500, "internal_error", f"internal error ({type(exc).__name__}); see the server log")

@@ -90,8 +90,9 @@ def test_schemathesis_finds_no_failure(contract_server: tuple[str, Path], tmp_pa
     pids = worker_pids(base)
     config = Path(__file__).with_name("schemathesis.toml")
     # one worker: hypothesis builds strategies with ast, which is not thread safe here (a "recursion depth
-    # mismatch" runtime error with --workers 2). Bounded: a few examples per operation, no stateful phase (its inferred links send a served name to
-    # the templated paths, which document only the names this server does not serve)
+    # mismatch" runtime error with --workers 2). Bounded: a few examples per operation, and no stateful
+    # phase (its inferred links send a served name to the templated paths, which document only the names
+    # this server does not serve)
     done = subprocess.run(
         ["schemathesis", "--config-file", str(config), "run", f"{base}/openapi.json", "--checks", "all",
          "--phases", "examples,coverage,fuzzing", "--max-examples", "3", "--workers", "1", "--seed", "17",
