@@ -91,8 +91,8 @@ class JsonPredictFastPath:
             body = b""
         error, headers = None, [("Content-Type", "application/json")]
         try:
+            call.model = service.registry.snapshot.get(*route)  # first, as the view does (the audit line names it)
             complete_body(body, length)
-            call.model = service.registry.snapshot.get(*route)
             answer, status = v1_json_answer(call, call.model, body, service.config.max_records), 200
         except Exception as exc:
             err = handle_exception(exc)
