@@ -12,6 +12,8 @@ need=()
 command -v javac >/dev/null 2>&1 || need+=(openjdk-17-jdk-headless)
 [ -f /usr/share/java/junit-platform-console-standalone.jar ] || need+=(junit5)
 [ -f /usr/share/java/gson.jar ] || need+=(libgoogle-gson-java)
+# the scoring service's tests rotate the audit log with the real logrotate
+[ "$extras" != test ] || command -v logrotate >/dev/null 2>&1 || [ -x /usr/sbin/logrotate ] || need+=(logrotate)
 if [ "${#need[@]}" -gt 0 ]; then
   if ! command -v apt-get >/dev/null 2>&1; then
     echo "scorebridge: please install ${need[*]} (or equivalents) with your package manager" >&2
@@ -26,3 +28,8 @@ if [ "${#need[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get "${lock[@]}" install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 "$python" -m pip install -q --disable-pip-version-check -e ".[$extras]"
+if [ "$extras" = test ]; then
+  # KServe's SDK and MLServer pin packages this stack cannot take (see pyproject.toml's test extra,
+  # which lists what they import): the real clients of the service's tests, installed without them
+  "$python" -m pip install -q --disable-pip-version-check --no-deps kserve==0.21.0 mlserver==1.7.1
+fi
