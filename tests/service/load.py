@@ -40,6 +40,7 @@ class Load:
         self.deadline = time.monotonic() + seconds
         self.stop = threading.Event()
         self.statuses: Counter = Counter()
+        self.versions: Counter = Counter()  # of the v1 answers
         self.answered: list[str] = []  # request ids answered 200
         self.lost: list[str] = []
         self.retried = 0
@@ -64,8 +65,10 @@ class Load:
                         with self._lock:
                             self.lost.append(f"{rid}: {exc!r}")
                         break
+                    version = r.json().get("version") if r.status_code == 200 else None
                     with self._lock:
                         self.statuses[r.status_code] += 1
+                        self.versions[version] += 1
                         if r.status_code == 200:
                             self.answered.append(rid)
                     break
