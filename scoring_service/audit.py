@@ -104,12 +104,11 @@ class AuditLog:
             log.warning("audit log %s is writable again (%d line(s) dropped so far)", self.destination, self.dropped)
 
     def _append(self, line: bytes) -> None:
-        for _ in range(3):  # the file may be rotated by another worker between our check and our lock
-            if self._path_id() != self._id:
-                self._reopen_locked()
+        for _ in range(3):  # the file may be rotated by another worker until we hold its lock
             fcntl.flock(self._fd, fcntl.LOCK_EX)
             try:
-                if self._path_id() != self._id:
+                if self._path_id() != self._id:  # renamed or removed: lock the new file instead
+                    self._reopen_locked()
                     continue
                 start = os.fstat(self._fd).st_size
                 written = os.write(self._fd, line)
