@@ -97,7 +97,7 @@ def test_schemathesis_finds_no_failure(contract_server: tuple[str, Path], tmp_pa
         ["schemathesis", "--config-file", str(config), "run", f"{base}/openapi.json", "--checks", "all",
          "--phases", "examples,coverage,fuzzing", "--max-examples", "3", "--workers", "1", "--seed", "17",
          "--header", f"Authorization: Bearer {TOKEN}", "--report", "junit", "--report-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=600)
+        capture_output=True, text=True, timeout=600, cwd=tmp_path)  # its cache directory goes there
     summary = done.stdout[-6000:]
     assert done.returncode == 0, summary
     assert "passed" in summary and " failures" not in summary.splitlines()[-1], summary
