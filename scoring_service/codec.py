@@ -156,10 +156,8 @@ class RecordsDecoder:
     def __call__(self, body: bytes) -> list | None:
         try:
             records = self._decoder.decode(body).records
-        except msgspec.DecodeError:
-            return None
-        except RecursionError:  # nested past msgspec's limit (in an ignored key, even): no request is
-            raise ApiError(400, "invalid_json", "request body nests too deeply to be a scoring request") from None
+        except (msgspec.DecodeError, RecursionError):  # RecursionError: nested past the stack msgspec has left
+            return None  # (in an ignored key, even); the validating path's parsers have fixed limits
         return records or None  # an empty list: let the validating path say so
 
     def columns(self, records: list) -> Columns:
@@ -175,7 +173,23 @@ def v1_columns(decoder: RecordsDecoder, body: bytes, limit: int) -> Columns:
         check_count(len(records), limit)
         return decoder.columns(records)
     schema = decoder.schema
-    return check_range(schema, schema.from_records(records_of(parse_json(body), limit)))
+    records = records_of(parse_json(body), limit)
+    try:
+        columns = schema.from_records(records)
+    except RecursionError:  # the error message's repr of a deeply nested value ran out of stack
+        raise _nested_value(schema, records) from None
+    return check_range(schema, columns)
+
+
+def _nested_value(schema: InputSchema, records: list) -> ApiError:
+    """The 400 ``from_records`` was building for a list or object as a field's value (field and record
+    found as it looks for them: field by field, then record by record)."""
+    for f in schema.fields:
+        for i, rec in enumerate(records):
+            if isinstance(rec, dict) and isinstance(rec.get(f.name), list | dict):
+                return ApiError(400, "invalid_type", f"field {f.name!r} expects a value, got a structure nested too "
+                                f"deeply to show in record {i}", field=f.name, record=i)
+    return ApiError(400, "invalid_request", "the request nests too deeply")
 
 
 def predictions_json(prediction: Prediction) -> orjson.Fragment:

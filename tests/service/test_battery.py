@@ -134,9 +134,9 @@ def cases() -> list[Case]:
         add(Case(f"nested {depth} as records", b'{"records": ' + nested + b"}", 400,
                  *(("invalid_json",) if deep else ("invalid_request", None, 0))))
         add(Case(f"nested {depth} under an ignored key", b'{"records": [], "x": ' + nested + b"}", 400,
-                 "invalid_json"))
+                 *(("invalid_json",) if deep else ("empty", "records"))))
         add(Case(f"nested {depth} in a record", _records(g)[:-2] + b', {"income": ' + nested + b"}]}", 400,
-                 "invalid_json" if deep else "invalid_request"))
+                 *(("invalid_json",) if deep else ("invalid_type", "income", 1))))
         add(Case(f"v2 nested {depth}", b'{"inputs": ' + nested + b"}", 400,
                  *(("invalid_json",) if deep else ("invalid_request", "inputs")), path=INFER))
     add(Case("utf-8 encoded surrogate", _records(g).replace(b"north", b"\xed\xa0\x80"), 400, "invalid_json",
