@@ -7,22 +7,18 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Response, request
 
 import scorebridge
-from scoring_service.codec import (
-    CSV_TYPES,
-    JSON_TYPES,
-    dumps,
-    json_response,
-    parse_json,
-    parse_keep,
-    predictions_json,
-    read_csv,
-    v1_columns,
+from scoring_service.codec import JSON_TYPES, complete_body, dumps, json_response, predictions_json, v1_columns
+from scoring_service.csv_codec import CSV_TYPES, parse_keep, read_csv, write_csv
+from scoring_service.errors import ApiError
+from scoring_service.oip import (
+    EXTENSIONS,
+    HEADER_LENGTH,
+    decode_body,
+    encode_answer,
+    parse_request,
     v2_columns,
     v2_datatype,
-    v2_outputs,
-    write_csv,
 )
-from scoring_service.errors import ApiError
 
 if TYPE_CHECKING:
     from scoring_service.app import Call, Service
@@ -32,6 +28,11 @@ if TYPE_CHECKING:
 def _unsupported(mimetype: str, accepted: tuple[str, ...]) -> ApiError:
     return ApiError(415, "unsupported_media_type",
                     f"Content-Type {mimetype or '(none)'!r} is not accepted here; send {' or '.join(accepted)}")
+
+
+def request_body() -> bytes:
+    """The request's body, whole (a 400 if it is shorter than its ``Content-Length``)."""
+    return complete_body(request.get_data(cache=False), request.content_length)
 
 
 def v1_json_answer(call: Call, model: LoadedModel, body: bytes, limit: int) -> bytes:
@@ -84,13 +85,13 @@ def v1_blueprint(service: Service) -> Blueprint:
         call = service.begin("csv" if mimetype in CSV_TYPES else "v1")
         model = call.model = registry.snapshot.get(name, version)
         if mimetype in JSON_TYPES:
-            answer = v1_json_answer(call, model, request.get_data(cache=False), limit)
+            answer = v1_json_answer(call, model, request_body(), limit)
             return Response(answer, mimetype="application/json")
         if mimetype in CSV_TYPES:
             keep = parse_keep(request.args.get("keep"))
-            frame, columns = read_csv(model.schema, request.get_data(cache=False), keep, limit)
+            kept, columns = read_csv(model.schema, request_body(), keep, limit)
             prediction = call.score(model, columns)
-            return Response(write_csv(prediction, frame, keep), mimetype="text/csv")
+            return Response(write_csv(prediction, kept), mimetype="text/csv")
         raise _unsupported(mimetype, JSON_TYPES + CSV_TYPES)
 
     return bp
@@ -100,12 +101,13 @@ def v2_blueprint(service: Service) -> Blueprint:
     """The Open Inference Protocol: health, model metadata and ``infer`` (one input per column)."""
     bp = Blueprint("v2", __name__, url_prefix="/v2")
     registry = service.registry
-    limit = service.config.max_records
+    limit, max_body = service.config.max_records, service.config.max_body_bytes
     bp.after_request(service.finish)
 
     @bp.get("")
+    @bp.get("/")
     def server_metadata() -> Response:
-        return json_response({"name": "scorebridge", "version": scorebridge.__version__, "extensions": []})
+        return json_response({"name": "scorebridge", "version": scorebridge.__version__, "extensions": EXTENSIONS})
 
     @bp.get("/health/live")
     def live() -> Response:
@@ -140,14 +142,21 @@ def v2_blueprint(service: Service) -> Blueprint:
     def infer(name: str, version: str | None = None) -> Response:
         call = service.begin("v2")
         model = call.model = registry.snapshot.get(name, version)
-        if request.mimetype not in JSON_TYPES:
-            raise _unsupported(request.mimetype, JSON_TYPES)
-        payload = parse_json(request.get_data(cache=False))
-        prediction = call.score(model, v2_columns(model.schema, payload, limit))
-        rid = payload.get("id")
-        return json_response({"model_name": model.name, "model_version": model.version,
-                      "id": rid if isinstance(rid, str) else call.request_id,
-                      "parameters": {"engine": model.engine_name},
-                      "outputs": v2_outputs(prediction, payload.get("outputs"))})
+        header_length = request.headers.get(HEADER_LENGTH)
+        # Triton's client sends no Content-Type; KServe's sends octet-stream with binary tensors
+        accepted = ("",) + JSON_TYPES + (("application/octet-stream",) if header_length is not None else ())
+        if request.mimetype not in accepted:
+            raise _unsupported(request.mimetype, JSON_TYPES + ("application/octet-stream (binary tensors)",))
+        body = decode_body(request_body(), request.headers.get("Content-Encoding"), max_body)
+        infer_request = parse_request(body, header_length)
+        prediction = call.score(model, v2_columns(model.schema, infer_request, limit))
+        head = {"model_name": model.name, "model_version": model.version, "id": infer_request.id or call.request_id,
+                "parameters": {"engine": model.engine_name}}
+        answer, json_length = encode_answer(infer_request, prediction, head)
+        if json_length is None:
+            return Response(answer, mimetype="application/json")
+        response = Response(answer, mimetype="application/octet-stream")
+        response.headers[HEADER_LENGTH] = str(json_length)
+        return response
 
     return bp

@@ -15,6 +15,7 @@ from scorebridge.schema import Columns
 from scoring_service.audit import AuditLog, columns_for_log
 from scoring_service.config import ServiceConfig
 from scoring_service.errors import register_error_handlers
+from scoring_service.finite import scored
 from scoring_service.metrics import Metrics
 from scoring_service.registry import LoadedModel, ModelRegistry, ReloadReport, ReloadSignal
 
@@ -39,7 +40,7 @@ class Call:
 
     def score(self, model: LoadedModel, columns: Columns) -> Prediction:
         """Score validated columns with ``model``, noting rows, unseen categories and samples."""
-        prediction = model.predict(columns)
+        prediction = scored(columns, model.predict)
         self.rows = len(prediction)
         if model.has_categories:
             self.unseen = model.schema.count_unseen(columns)
@@ -55,7 +56,10 @@ class Service:
         self.config = config
         self.metrics = Metrics()
         self._refused_models: set[str] = set()
-        self.audit = AuditLog(config.audit_log, config.audit_sample) if config.audit_log else None
+        self.audit = None
+        if config.audit_log:
+            self.audit = AuditLog(config.audit_log, config.audit_sample, max_bytes=config.audit_max_bytes,
+                                  keep=config.audit_keep, on_drop=self.metrics.audit_dropped.inc)
         options: dict[str, Any] = {"threads": config.engine_threads}
         if config.engine == "native":
             options["trust_pickles"] = config.trust_pickles
@@ -75,8 +79,14 @@ class Service:
         self._refused_models = set(refused)
 
     def start(self) -> None:
-        """Load every model now (before the worker accepts requests), then keep polling."""
+        """Load every model now (before the worker accepts requests), then keep polling.
+
+        A worker that starts (a respawn, say) loads what is on disk now; it has its siblings rescan at
+        once, so a change they have not polled yet does not leave two workers serving different versions.
+        """
         self.registry.reload()
+        if self.signal is not None:
+            self.signal.bump()
         self.registry.start(self.config.poll_interval, self.signal)
 
     def reload_all(self) -> dict[str, Any]:

@@ -36,6 +36,10 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="audit log: a file, '-' for stdout (default) or 'off'")
     parser.add_argument("--audit-sample", type=float, default=0.0, metavar="RATE",
                         help="fraction of requests whose inputs and outputs are audited too (default 0)")
+    parser.add_argument("--audit-max-mb", type=float, default=100.0, metavar="MB",
+                        help="rotate the audit file at this size (default 100; 0: never, e.g. under logrotate)")
+    parser.add_argument("--audit-keep", type=int, default=5, metavar="N",
+                        help="rotated audit files to keep: audit.jsonl.1 ... .N (default 5)")
     parser.add_argument("--max-records", type=int, default=10_000, help="records per request (default 10000)")
     parser.add_argument("--max-body-mb", type=float, default=32.0, help="request body limit in MiB (default 32)")
 
@@ -48,7 +52,8 @@ def config_from_args(args: argparse.Namespace) -> ServiceConfig:
                          poll_interval=args.poll_interval, max_versions=args.max_versions,
                          admin_token=os.environ.get("SCOREBRIDGE_ADMIN_TOKEN"),
                          max_records=args.max_records, max_body_bytes=int(args.max_body_mb * 1024 * 1024),
-                         audit_log=audit, audit_sample=args.audit_sample)
+                         audit_log=audit, audit_sample=args.audit_sample,
+                         audit_max_bytes=int(args.audit_max_mb * 1024 * 1024) or None, audit_keep=args.audit_keep)
 
 
 def run_serve(args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""Request bodies in, response bodies out: JSON (v1 and Open Inference Protocol) and CSV.
+"""JSON request bodies in, JSON answers out (CSV: :mod:`csv_codec`; V2 tensors: :mod:`oip`).
 
 v1 JSON bodies take a fast path first: a msgspec decoder typed by the model's input schema parses
 and type-checks the records in one C pass. Anything it rejects goes down the validating path
@@ -9,25 +9,22 @@ the field and record that are wrong. Predictions are serialised in bulk (:func:`
 
 from __future__ import annotations
 
-import io
 import json
-import math
 import operator
-from collections.abc import Sequence
-from typing import Any
+import re
+from typing import Annotated, Any
 
 import msgspec
 import numpy as np
 import orjson
-import pandas as pd
 from flask import Response
 
 from scorebridge.prediction import Prediction
 from scorebridge.schema import Columns, InputSchema
 from scoring_service.errors import ApiError
+from scoring_service.finite import MAX_MAGNITUDE, check_range
 
 JSON_TYPES = ("application/json",)
-CSV_TYPES = ("text/csv", "application/csv")
 
 
 def _nan_is_null(token: str) -> float | None:
@@ -35,16 +32,87 @@ def _nan_is_null(token: str) -> float | None:
     return None if token == "NaN" else float(token)
 
 
+def _big_int(text: str) -> int | float:
+    # an integer beyond int64 is a float as far as any model is concerned (inf beyond float64:
+    # refused where a model cannot take it), never an int NumPy cannot convert
+    return int(text) if len(text) < 19 else float(text)
+
+
+# an escaped surrogate, or one encoded as UTF-8 bytes (the standard library decodes with surrogatepass)
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
+
+
 def parse_json(body: bytes) -> Any:
-    """Parse a JSON body; ``NaN`` is read as ``null``. Raises 400 ``invalid_json``."""
+    """Parse a JSON body; ``NaN`` is read as ``null``. Raises 400 ``invalid_json``.
+
+    orjson parses the common case; what it refuses goes to the standard library, which also reads
+    the non-standard ``NaN``/``Infinity`` tokens and numbers beyond float64 (as infinity). A body
+    nested deeper than the parsers go, or with a lone UTF-16 surrogate escape (``"\\ud800"``, no
+    character at all), is a 400 too.
+    """
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
         pass
     try:
-        return json.loads(body, parse_constant=_nan_is_null)
+        payload = json.loads(body, parse_constant=_nan_is_null, parse_int=_big_int)
+    except RecursionError:
+        raise ApiError(400, "invalid_json", "request body nests too deeply to be a scoring request") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "invalid_json", f"request body is not valid JSON: {exc}") from None
+    if _SURROGATE.search(body):
+        _refuse_surrogates(payload)
+    return payload
+
+
+def _refuse_surrogates(payload: Any) -> None:
+    """400 naming where the first string with a lone surrogate is (strings that cannot be UTF-8)."""
+    stack: list[tuple[Any, tuple]] = [(payload, ())]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, str):
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                field, record = _locate(payload, path)
+                raise ApiError(400, "invalid_json", "a string holds a lone UTF-16 surrogate escape (\\ud800-\\udfff "
+                               "without its pair), which is no character", field=field, record=record) from None
+        elif isinstance(value, dict):
+            stack.extend((v, (*path, k)) for k, v in value.items())
+            for k in value:
+                if isinstance(k, str):
+                    stack.append((k, path))
+        elif isinstance(value, list):
+            stack.extend((v, (*path, i)) for i, v in enumerate(value))
+
+
+def _locate(payload: Any, path: tuple) -> tuple[str | None, int | None]:
+    """(field, record) for a path into a v1 body (records[i][field]) or a V2 body (inputs[j].data)."""
+    if len(path) >= 2 and path[0] == "records" and isinstance(path[1], int):
+        name = path[2] if len(path) >= 3 and isinstance(path[2], str) and _encodable(path[2]) else None
+        return name, path[1]
+    if len(path) >= 2 and path[0] == "inputs" and isinstance(path[1], int):
+        tensor = payload["inputs"][path[1]]
+        name = tensor.get("name") if isinstance(tensor, dict) else None
+        return (name if isinstance(name, str) and name.isprintable() and _encodable(name) else "inputs"), None
+    return (str(path[0]) if path and isinstance(path[0], str) and _encodable(path[0]) else None), None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def complete_body(body: bytes, declared: int | None) -> bytes:
+    """``body``, if it is as long as its ``Content-Length`` said: a shorter one (the client stopped
+    sending, or half-closed the connection) is a 400, never scored as if it were whole."""
+    if declared is not None and len(body) < declared:
+        raise ApiError(400, "incomplete_body", f"the body ended after {len(body)} of the {declared} bytes its "
+                       "Content-Length announced; send the whole body")
+    return body
 
 
 def dumps(obj: Any) -> bytes:
@@ -74,8 +142,10 @@ class RecordsDecoder:
         self.schema = schema
         # struct attributes are f0, f1, ... renamed to the field names, which need not be identifiers
         attrs, rename = [], {}
+        # numbers within ±MAX_MAGNITUDE, checked while decoding; others go down the validating path
+        number = Annotated[float, msgspec.Meta(ge=-MAX_MAGNITUDE, le=MAX_MAGNITUDE)]
         for i, f in enumerate(schema.fields):
-            typ = (bool | float | None) if f.dtype == "bool" else (float | None) if f.is_numeric else (str | None)
+            typ = (bool | number | None) if f.dtype == "bool" else (number | None) if f.is_numeric else (str | None)
             attrs.append((f"f{i}", typ))
             rename[f"f{i}"] = f.name
         record = msgspec.defstruct("Record", attrs, rename=rename, gc=False)
@@ -86,8 +156,8 @@ class RecordsDecoder:
     def __call__(self, body: bytes) -> list | None:
         try:
             records = self._decoder.decode(body).records
-        except msgspec.DecodeError:
-            return None
+        except (msgspec.DecodeError, RecursionError):  # RecursionError: nested past the stack msgspec has left
+            return None  # (in an ignored key, even); the validating path's parsers have fixed limits
         return records or None  # an empty list: let the validating path say so
 
     def columns(self, records: list) -> Columns:
@@ -102,7 +172,24 @@ def v1_columns(decoder: RecordsDecoder, body: bytes, limit: int) -> Columns:
     if records is not None:
         check_count(len(records), limit)
         return decoder.columns(records)
-    return decoder.schema.from_records(records_of(parse_json(body), limit))
+    schema = decoder.schema
+    records = records_of(parse_json(body), limit)
+    try:
+        columns = schema.from_records(records)
+    except RecursionError:  # the error message's repr of a deeply nested value ran out of stack
+        raise _nested_value(schema, records) from None
+    return check_range(schema, columns)
+
+
+def _nested_value(schema: InputSchema, records: list) -> ApiError:
+    """The 400 ``from_records`` was building for a list or object as a field's value (field and record
+    found as it looks for them: field by field, then record by record)."""
+    for f in schema.fields:
+        for i, rec in enumerate(records):
+            if isinstance(rec, dict) and isinstance(rec.get(f.name), list | dict):
+                return ApiError(400, "invalid_type", f"field {f.name!r} expects a value, got a structure nested too "
+                                f"deeply to show in record {i}", field=f.name, record=i)
+    return ApiError(400, "invalid_request", "the request nests too deeply")
 
 
 def predictions_json(prediction: Prediction) -> orjson.Fragment:
@@ -144,130 +231,3 @@ def records_of(payload: Any, limit: int) -> list:
     if isinstance(records, list):
         check_count(len(records), limit)
     return records
-
-
-# -- CSV --------------------------------------------------------------------------------------
-def parse_keep(text: str | None) -> list[str]:
-    return [c.strip() for c in text.split(",") if c.strip()] if text else []
-
-
-def read_csv(schema: InputSchema, body: bytes, keep: Sequence[str], limit: int) -> tuple[pd.DataFrame, Columns]:
-    """CSV body -> (the frame, validated columns), typed as ``scorebridge predict`` reads CSV.
-
-    Carried-over ``keep`` columns that are not model inputs are read as raw text, so identifiers
-    such as ``007`` come back unchanged.
-    """
-    converters = {c: str for c in keep if c not in schema.by_name}
-    try:
-        frame = schema.read_csv(io.BytesIO(body), converters=converters)
-    except pd.errors.EmptyDataError:
-        raise ApiError(400, "empty", "the CSV body is empty: send a header row and at least one record",
-                       field="records") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        raise ApiError(400, "invalid_csv", f"cannot parse the CSV body: {exc}".splitlines()[0]) from None
-    if frame.empty:
-        raise ApiError(400, "empty", "the CSV body has a header but no records", field="records")
-    check_count(len(frame), limit)
-    missing = [c for c in keep if c not in frame.columns]
-    if missing:
-        raise ApiError(400, "missing_field", f"?keep= names column(s) the CSV lacks: {', '.join(missing)}",
-                       field=missing[0])
-    return frame, schema.from_frame(frame)
-
-
-def write_csv(prediction: Prediction, frame: pd.DataFrame, keep: Sequence[str]) -> bytes:
-    """The ``scorebridge predict`` output columns, with the ``keep`` columns in front."""
-    out = prediction.to_frame()
-    if keep:
-        out = pd.concat([frame[list(keep)].reset_index(drop=True), out], axis=1)
-    return out.to_csv(index=False).encode()
-
-
-# -- Open Inference Protocol (KServe V2) --------------------------------------------------------
-_V2_NUMERIC = {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
-               "FP16", "FP32", "FP64"}
-
-
-def v2_datatype(schema_dtype: str) -> str:
-    return {"float64": "FP64", "int64": "INT64", "bool": "BOOL", "string": "BYTES"}[schema_dtype]
-
-
-def _flatten(data: Any) -> list:
-    if not isinstance(data, list):
-        raise ApiError(400, "invalid_request", "an input's 'data' must be a list")
-    if data and isinstance(data[0], list):
-        flat: list = []
-        for row in data:
-            flat.extend(row if isinstance(row, list) else [row])
-        return flat
-    return data
-
-
-def v2_columns(schema: InputSchema, payload: Any, limit: int) -> Columns:
-    """An inference request (one named input per model field) -> validated columns."""
-    if not isinstance(payload, dict) or not isinstance(payload.get("inputs"), list):
-        raise ApiError(400, "invalid_request", 'the body must be {"inputs": [{"name", "shape", "datatype", '
-                       '"data"}, ...]}', field="inputs")
-    by_name = {}
-    for tensor in payload["inputs"]:
-        if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
-            raise ApiError(400, "invalid_request", "each input needs a 'name'", field="inputs")
-        by_name[tensor["name"]] = tensor
-    lists: dict[str, list] = {}
-    n_rows: int | None = None
-    for f in schema.fields:
-        tensor = by_name.get(f.name)
-        if tensor is None:
-            raise ApiError(400, "missing_field", f"the request lacks input {f.name!r}; the model needs "
-                           f"{', '.join(schema.names)}", field=f.name)
-        datatype = tensor.get("datatype")
-        if (datatype == "BYTES") != (not f.is_numeric) or (f.is_numeric and datatype not in _V2_NUMERIC):
-            raise ApiError(400, "invalid_type", f"input {f.name!r} has datatype {datatype!r}; the model expects "
-                           f"{v2_datatype(f.dtype)}", field=f.name)
-        data = _flatten(tensor.get("data"))
-        shape = tensor.get("shape")
-        if (not isinstance(shape, list) or not shape or not all(isinstance(d, int) for d in shape)
-                or math.prod(shape) != len(data) or len(data) != shape[0]):
-            raise ApiError(400, "invalid_shape", f"input {f.name!r}: shape {shape!r} does not fit its "
-                           f"{len(data)} values; send [n] or [n, 1]", field=f.name)
-        if n_rows is None:
-            n_rows = len(data)
-            check_count(n_rows, limit)
-        elif len(data) != n_rows:
-            raise ApiError(400, "invalid_shape", f"input {f.name!r} has {len(data)} rows, others have {n_rows}",
-                           field=f.name)
-        if datatype == "BOOL" and f.dtype != "bool":
-            data = [None if v is None else float(v) for v in data]
-        lists[f.name] = data
-    # one conversion path for every protocol: the schema validates records
-    names = list(lists)
-    records = [dict(zip(names, row, strict=True)) for row in zip(*lists.values(), strict=True)]
-    return schema.from_records(records)
-
-
-def v2_outputs(prediction: Prediction, requested: Any) -> list[dict[str, Any]]:
-    """Prediction -> output tensors named like the bundle's output columns (``label``, ...)."""
-    columns = prediction.to_columns()
-    names = list(columns)
-    if requested:
-        if not isinstance(requested, list):
-            raise ApiError(400, "invalid_request", "'outputs' must be a list of {\"name\": ...}", field="outputs")
-        wanted = [o.get("name") if isinstance(o, dict) else None for o in requested]
-        unknown = [w for w in wanted if w not in columns]
-        if unknown:
-            raise ApiError(400, "invalid_request", f"unknown output {unknown[0]!r}; outputs: {', '.join(names)}",
-                           field="outputs")
-        names = wanted
-    return [{"name": name, "datatype": _tensor_type(columns[name]), "shape": [len(columns[name])],
-             "data": columns[name].tolist()} for name in names]
-
-
-def _tensor_type(values: np.ndarray) -> str:
-    kind = values.dtype.kind
-    if kind == "b":
-        return "BOOL"
-    if kind in "iu":
-        return "INT64"
-    if kind == "f":
-        return "FP64"
-    return "BYTES"

@@ -31,6 +31,8 @@ class ServiceConfig:
     big request on an idle machine finishes sooner on every core.
     ``max_versions`` keeps only that many of each model's newest loadable versions in memory (``None``:
     every version); older ones answer 404 ``version_not_loaded``.
+    ``audit_max_bytes`` rotates an audit file at that size (``None``: never; ``logrotate`` may still
+    rename it, see :mod:`scoring_service.audit`), keeping ``audit_keep`` rotated files.
     ``runtime_dir`` is a directory shared by the workers of one server (reload fan-out); the
     gunicorn runner sets it, other WSGI servers may leave it ``None`` (reload then affects only the
     process that received the call).
@@ -49,6 +51,8 @@ class ServiceConfig:
     max_body_bytes: int = 32 * 1024 * 1024
     audit_log: str | None = "-"
     audit_sample: float = 0.0
+    audit_max_bytes: int | None = 100 * 1024 * 1024
+    audit_keep: int = 5
     runtime_dir: Path | None = None
     reload_wait: float = 30.0
 
@@ -68,6 +72,10 @@ class ServiceConfig:
             raise ConfigError(f"poll_interval must be >= 0 seconds (0 disables polling), got {self.poll_interval}")
         if self.max_records < 1 or self.max_body_bytes < 1:
             raise ConfigError("max_records and max_body_bytes must be positive")
+        if self.audit_max_bytes is not None and self.audit_max_bytes < 1:
+            object.__setattr__(self, "audit_max_bytes", None)
+        if self.audit_keep < 0:
+            raise ConfigError(f"audit_keep is a number of rotated files (0 or more), got {self.audit_keep}")
         if not 0.0 <= self.audit_sample <= 1.0:
             raise ConfigError(f"audit_sample is a rate between 0 and 1, got {self.audit_sample}")
         if self.admin_token == "":
@@ -94,7 +102,8 @@ class ServiceConfig:
                                   "admin_token": env.get("SCOREBRIDGE_ADMIN_TOKEN")}
         casts = {"engine": str, "trust_pickles": _flag, "engine_threads": int, "batch_threads": int,
                  "batch_rows": int, "poll_interval": float, "max_versions": int,
-                 "max_records": int, "max_body_bytes": int, "audit_sample": float, "audit_log": _audit_dest}
+                 "max_records": int, "max_body_bytes": int, "audit_sample": float, "audit_log": _audit_dest,
+                 "audit_max_bytes": int, "audit_keep": int}
         for key, cast in casts.items():
             raw = env.get(f"SCOREBRIDGE_{key.upper()}")
             if raw is not None:

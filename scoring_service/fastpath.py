@@ -10,14 +10,14 @@ routing with the Flask view: the scoring and answer (:func:`scoring_service.api.
 the bookkeeping (:meth:`Service.new_call`, :meth:`Service.record`) and the error classification
 (:func:`scoring_service.errors.handle_exception`), so both give the same status, headers and bytes.
 Every other request, and any such request it does not take as it stands (a body too large or
-without ``Content-Length``, a non-ASCII path), goes to Flask unchanged. So does every request once
+without ``Content-Length``, a non-ASCII path), goes to Flask unchanged. A body shorter than its
+``Content-Length`` is answered here, as the view answers it (400 ``incomplete_body``). So does every request once
 the app has request hooks or signal receivers beyond the service's own (an ``@app.before_request``
 that checks credentials, say): those must run, and only Flask runs them.
 """
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +25,7 @@ from flask.signals import got_request_exception, request_finished, request_start
 from werkzeug.http import HTTP_STATUS_CODES
 
 from scoring_service.api import v1_json_answer
-from scoring_service.codec import JSON_TYPES
+from scoring_service.codec import JSON_TYPES, complete_body
 from scoring_service.errors import error_body, handle_exception
 
 if TYPE_CHECKING:
@@ -89,18 +89,16 @@ class JsonPredictFastPath:
             body = environ["wsgi.input"].read(length)
         except OSError:  # gunicorn's NoMoreData, a socket timeout: the body is incomplete
             body = b""
-        if len(body) != length:  # the client went away: let werkzeug say so as it always does
-            environ["wsgi.input"] = io.BytesIO(body)
-            return self.wsgi_app(environ, start_response)
-        error = None
+        error, headers = None, [("Content-Type", "application/json")]
         try:
-            call.model = service.registry.snapshot.get(*route)
+            call.model = service.registry.snapshot.get(*route)  # first, as the view does (the audit line names it)
+            complete_body(body, length)
             answer, status = v1_json_answer(call, call.model, body, service.config.max_records), 200
         except Exception as exc:
             err = handle_exception(exc)
             answer, status, error = error_body(err), err.status, err.code
+            headers += err.headers.items()
         service.record(call, status, error)
         start_response(f"{status} {HTTP_STATUS_CODES.get(status, 'Unknown')}",
-                       [("Content-Type", "application/json"), ("Content-Length", str(len(answer))),
-                        ("X-Request-ID", call.request_id)])
+                       [*headers, ("Content-Length", str(len(answer))), ("X-Request-ID", call.request_id)])
         return [answer]

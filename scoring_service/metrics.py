@@ -39,6 +39,8 @@ class Metrics:
                               registry=r)
         self.reloads = Counter("scorebridge_model_reloads", "Registry reloads by outcome", ["outcome"],
                                registry=r)
+        self.audit_dropped = Counter("scorebridge_audit_dropped", "Audit lines that could not be written (a full "
+                                     "disk, a file size limit); scoring went on", registry=r)
         # every worker sees the same repository: report the live workers' maximum, not their sum
         self.refused = Gauge("scorebridge_bundles_refused", "Versions currently refused (sha256 mismatch or "
                              "load failure)", ["model"], registry=r, multiprocess_mode="livemax")

@@ -41,8 +41,8 @@ def ops_blueprint(service: Service) -> Blueprint:
         nonlocal spec
         snap = service.registry.snapshot
         if spec is None or spec[0] is not snap:  # rebuilt when a reload swaps the snapshot
-            latest = {name: snap.get(name) for name in snap.models}
-            spec = (snap, openapi_document(latest, service.config.max_records))
+            spec = (snap, openapi_document(snap.models, service.config.max_records,
+                                           admin=service.config.admin_token is not None, latest=snap.latest))
         return json_response(spec[1])
 
     return bp

@@ -2,8 +2,13 @@
 
 Requests read :attr:`ModelRegistry.snapshot` once and use that immutable snapshot to the end, and a
 reload builds a complete new snapshot before swapping it in with one assignment, so no request ever
-sees a half-loaded model set. A bundle that fails to load (bad sha256, broken artifact) is refused
-and logged; whatever was serving under that name keeps serving.
+sees a half-loaded model set. A bundle that fails to load (bad sha256, broken artifact, a manifest
+that names another model or version than its directory, a symlink out of the repository) is refused
+and logged, and other versions of that model keep serving. Every worker decides from what is on
+disk, so all reach the same verdict: a version whose files change in place after it was loaded is
+verified again at the next reload and, refused, stops serving in every worker (a worker started
+later would refuse it too), rather than one worker serving the copy in its memory.
+Refusal reasons name files relative to the repository: ``/readyz`` shows them without a token.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import numpy as np
 
 from scorebridge.bundle import Bundle, list_models, version_key
 from scorebridge.engines import Engine, choose_engine, load_engine, scoring_artifacts
-from scorebridge.errors import ScorebridgeError
+from scorebridge.errors import BundleError, ScorebridgeError
 from scorebridge.prediction import Prediction
 from scorebridge.process import pid_alive
 from scorebridge.schema import Columns, InputSchema, rows_in
@@ -31,18 +36,39 @@ from scoring_service.errors import ApiError
 
 log = logging.getLogger("scoring_service")
 
-Fingerprint = tuple[tuple[str, int, int], ...]
+Fingerprint = tuple[tuple[str, int, int, int, int], ...]
 MULTI_THREADED = ("onnx", "xgboost")  # engines whose big-request session gets more threads
 
 
 def fingerprint(version_dir: Path) -> Fingerprint:
-    """Names, sizes and mtimes of a version directory's files: changes when any artifact changes."""
+    """Names, inodes, sizes, mtimes and ctimes of a version directory's files: changes when any file
+    is replaced or written, even with its mtime set back (which changes the ctime)."""
     out = []
     for entry in os.scandir(version_dir):
         if entry.is_file():
             st = entry.stat()
-            out.append((entry.name, st.st_size, st.st_mtime_ns))
+            out.append((entry.name, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
     return tuple(sorted(out))
+
+
+def outside(root: Path, version_dir: Path) -> str | None:
+    """Why ``version_dir`` (or a file in it) is not in the repository ``root`` once symlinks are
+    followed, or ``None``: a link out of the repository would serve a bundle under a name it was
+    never exported as."""
+    real_root = root.resolve()
+    if not version_dir.resolve().is_relative_to(real_root):
+        return "the directory is a symlink (or inside one) that leads out of the repository"
+    for entry in os.scandir(version_dir):
+        if entry.is_symlink() and not Path(entry.path).resolve().is_relative_to(real_root):
+            return f"{entry.name} is a symlink that leads out of the repository"
+    return None
+
+
+def check_placement(bundle: Bundle, name: str, version: str) -> None:
+    """Refuse a manifest that names another model or version than the directory it sits in."""
+    if bundle.name != name or bundle.version != version:
+        raise BundleError(f"the manifest says model {bundle.name!r} version {bundle.version!r}, but it sits in "
+                          f"{name}/{version}: put the bundle in {bundle.name}/{bundle.version}/ or fix its manifest")
 
 
 @dataclass(frozen=True)
@@ -230,16 +256,21 @@ class ModelRegistry:
         path = self.repo / name / version
         try:
             fp = fingerprint(path)
+            escape = outside(self.repo, path)
         except OSError as exc:  # removed between listing and scanning
-            return current, f"unreadable: {exc}"
+            return None, f"unreadable: {self.public(str(exc))}"
+        if escape is not None:
+            self._refuse(name, version, fp, escape, current)
+            return None, escape
         if current is not None and current.fingerprint == fp:
             report.unchanged.append(key)
             return current, None
         seen = self._refused.get((name, version))
         if seen is not None and seen[0] == fp:
-            return current, seen[1]
+            return None, seen[1]
         try:
             bundle = Bundle.load(path)
+            check_placement(bundle, name, version)
             engine_name = choose_engine(bundle, "serve", self.engine_name)
             engine = load_engine(bundle, engine_name, **self.engine_options)
             batch_engine = batch_name = None
@@ -250,11 +281,9 @@ class ModelRegistry:
                 if batch_name in MULTI_THREADED:
                     batch_engine = load_engine(bundle, batch_name, **self.batch[0])
         except Exception as exc:  # any load failure refuses this bundle only, never the server
-            reason = f"{type(exc).__name__}: {exc}"
-            self._refused[(name, version)] = (fp, reason)
-            keeps = f"version {version} loaded earlier keeps serving" if current else "not serving it"
-            log.error("refused bundle %s (%s); %s", key, reason, keeps)
-            return current, reason
+            reason = self.public(f"{type(exc).__name__}: {exc}")
+            self._refuse(name, version, fp, reason, current)
+            return None, reason
         self._refused.pop((name, version), None)
         report.loaded.append(key)
         log.info("loaded %s with %s", key, engine.describe())
@@ -262,6 +291,21 @@ class ModelRegistry:
                             self.batch[1] if self.batch else 0, batch_name if batch_engine else None)
         model.warm_up()
         return model, None
+
+    def _refuse(self, name: str, version: str, fp: Fingerprint, reason: str, current: LoadedModel | None) -> None:
+        """Remember and log a refusal (once per fingerprint)."""
+        seen = self._refused.get((name, version))
+        if seen is not None and seen[0] == fp:
+            return
+        self._refused[(name, version)] = (fp, reason)
+        stops = "; the copy loaded earlier stops serving (its files changed)" if current else ""
+        log.error("refused bundle %s/%s (%s)%s", name, version, reason, stops)
+
+    def public(self, text: str) -> str:
+        """``text`` with the repository's absolute path taken out (paths relative to the repository)."""
+        for root in sorted({str(self.repo.resolve()), str(self.repo.absolute())}, key=len, reverse=True):
+            text = text.replace(root + os.sep, "").replace(root, "<repository>")
+        return text
 
     def is_ready(self) -> bool:
         """True when every model in the repository has a version serving (and there is one)."""

@@ -1,8 +1,9 @@
 """Run the service under gunicorn (never Flask's development server).
 
-gthread workers: keep-alive connections and a few request threads per worker; models load in each
-worker after the fork (no preload), engines run one thread each (one worker per core scales better
-than threads inside one small request, and avoids OpenMP/ONNX Runtime oversubscription).
+gthread workers (:mod:`scoring_service.worker`): keep-alive connections and a few request threads per
+worker; models load in each worker after the fork (no preload), engines run one thread each (one
+worker per core scales better than threads inside one small request, and avoids OpenMP/ONNX Runtime
+oversubscription).
 
 ``python -m scoring_service.server --repo DIR ...`` takes the same options as ``scorebridge serve``.
 """
@@ -23,6 +24,7 @@ from scorebridge.bundle import list_models
 from scorebridge.errors import UntrustedPickleError
 from scoring_service import affinity
 from scoring_service.config import ConfigError, ServiceConfig, available_cores
+from scoring_service.worker import ScoringArbiter, listening_marker, mark_listening
 
 # measured on 2 cores with serve_bench.py: 2 threads per worker beat 1 (keep-alive connections wait
 # less) and 4+ (more GIL contention); see docs/serving-performance.md
@@ -83,7 +85,7 @@ def _post_fork(server: Any, worker: Any) -> None:
         worker.scorebridge_listen_late = True
 
 
-def _post_worker_init(worker: Any, pin_dir: Path | None) -> None:
+def _post_worker_init(worker: Any, pin_dir: Path | None, runtime: Path | None = None) -> None:
     # models are loaded: move every object so far out of the collector's sight, so a full collection
     # during a request walks only what requests allocate (fewer multi-millisecond GC pauses at p99)
     gc.collect()
@@ -101,6 +103,7 @@ def _post_worker_init(worker: Any, pin_dir: Path | None) -> None:
         worker.wait_fds = worker.sockets + [worker.PIPE[0]]
         worker.log.info("%s; listening on %s", _load_summary(worker.wsgi),
                         ", ".join(str(lnr) for lnr in worker.sockets))
+    mark_listening(runtime)  # a reload's old workers may stop now (ScoringArbiter)
 
 
 def _load_summary(app: Any) -> str:
@@ -119,20 +122,23 @@ def _load_summary(app: Any) -> str:
     return text
 
 
-def _child_exit(server: Any, worker: Any) -> None:
+def _child_exit(server: Any, worker: Any, runtime: Path | None = None) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+    if runtime is not None:
+        listening_marker(runtime, worker.pid).unlink(missing_ok=True)
 
 
-def gunicorn_options(host: str, port: int, workers: int, threads: int, pin_dir: Path | None = None
-                     ) -> dict[str, Any]:
+def gunicorn_options(host: str, port: int, workers: int, threads: int, pin_dir: Path | None = None,
+                     runtime: Path | None = None) -> dict[str, Any]:
     """scorebridge's gunicorn settings; with ``pin_dir`` (a directory the workers share) each worker pins
-    its request threads to a CPU of its own (see :mod:`scoring_service.affinity`)."""
+    its request threads to a CPU of its own (see :mod:`scoring_service.affinity`); ``runtime`` is the
+    server's runtime directory (workers mark there that they listen, for graceful reloads)."""
     return {
         "bind": [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"],
         "workers": workers,
-        "worker_class": "gthread",
+        "worker_class": "scoring_service.worker.ScoringWorker",  # gthread, see scoring_service/worker.py
         "threads": threads,
         "worker_connections": 1000,
         # a listening socket per worker (SO_REUSEPORT): the kernel spreads new connections across workers.
@@ -148,8 +154,8 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int, pin_dir: 
         "loglevel": "info",
         "proc_name": "scorebridge-serve",
         "post_fork": _post_fork,
-        "post_worker_init": lambda worker: _post_worker_init(worker, pin_dir),
-        "child_exit": _child_exit,
+        "post_worker_init": lambda worker: _post_worker_init(worker, pin_dir, runtime),
+        "child_exit": lambda server, worker: _child_exit(server, worker, runtime),
         # gunicorn >= 25 opens a control socket in $HOME by default: one path shared by every server
         "control_socket_disable": True,
     }
@@ -178,7 +184,8 @@ def serve(config: ServiceConfig, *, host: str = "127.0.0.1", port: int = 8080, w
         os.environ.setdefault(var, value)
     runtime = Path(tempfile.mkdtemp(prefix="scorebridge-serve-"))
     config = config.with_updates(runtime_dir=runtime)
-    options = gunicorn_options(host, port, workers, threads or DEFAULT_THREADS, runtime if pin else None)
+    options = gunicorn_options(host, port, workers, threads or DEFAULT_THREADS, runtime if pin else None, runtime)
+    master = os.getpid()
 
     class Server(BaseApplication):
         def load_config(self) -> None:
@@ -191,6 +198,10 @@ def serve(config: ServiceConfig, *, host: str = "127.0.0.1", port: int = 8080, w
 
             return create_app(config)
 
+        def run(self) -> None:
+            ScoringArbiter.runtime = runtime
+            ScoringArbiter(self).run()
+
     logging.getLogger("scoring_service").info(
         "serving %s on %s with %d worker(s); each listens on its own socket once its models are loaded",
         config.repo, options["bind"][0], options["workers"])
@@ -198,7 +209,10 @@ def serve(config: ServiceConfig, *, host: str = "127.0.0.1", port: int = 8080, w
         _enable_multiprocess_metrics(runtime)
         Server().run()
     finally:
-        shutil.rmtree(runtime, ignore_errors=True)
+        # a worker leaves gunicorn with sys.exit, through this frame it inherited from the master: the
+        # runtime directory (metrics, reload signals) is the master's to remove, once, at the very end
+        if os.getpid() == master:
+            shutil.rmtree(runtime, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,13 +36,15 @@ def _get_status(url: str) -> int | None:
 @contextmanager
 def running_service(repo: str | os.PathLike[str], engine: str = "onnx", workers: int = 1,
                     env: Mapping[str, str] | None = None, *, args: Sequence[str] = (),
-                    timeout: float = 90.0, log_path: str | os.PathLike[str] | None = None) -> Iterator[str]:
+                    timeout: float = 90.0, log_path: str | os.PathLike[str] | None = None,
+                    file_size_limit: int | None = None) -> Iterator[str]:
     """Run ``scorebridge serve`` on a free loopback port; yield its base URL once ``/readyz`` is 200.
 
     ``args`` adds serve options (``["--threads", "4"]``); ``env`` adds environment variables.
     The server's stdout and stderr (the audit log by default) go to ``log_path`` (if ``None``, a
     temporary file, deleted on exit; its tail is in the error when the server does not start). On exit
-    the server gets SIGTERM (graceful) and, if it lingers, SIGKILL.
+    the server gets SIGTERM (graceful) and, if it lingers, SIGKILL. ``file_size_limit`` sets the server's
+    ``RLIMIT_FSIZE`` (``ulimit -f``, in bytes), to test what a write past it does.
     """
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -58,7 +60,14 @@ def running_service(repo: str | os.PathLike[str], engine: str = "onnx", workers:
         fd, log_path = tempfile.mkstemp(prefix="scorebridge-serve-", suffix=".log")
         os.close(fd)
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env, start_new_session=True)
+        limit = None
+        if file_size_limit is not None:
+            import resource
+
+            def limit() -> None:
+                resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env, start_new_session=True,
+                                preexec_fn=limit)
     try:
         deadline = time.monotonic() + timeout
         while _get_status(base + "/readyz") != 200:
@@ -89,3 +98,60 @@ def _tail(path: str | os.PathLike[str], lines: int = 30) -> str:
         return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
+
+
+def _processes() -> dict[int, tuple[int, list[bytes]]]:
+    """``{pid: (parent pid, command line)}`` from ``/proc``."""
+    procs = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                args = (entry / "cmdline").read_bytes().split(b"\0")
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue  # gone meanwhile
+            procs[int(entry.name)] = (ppid, args)
+    return procs
+
+
+def master_pid(base: str) -> int:
+    """The gunicorn master of the server ``running_service`` started on ``base``'s port (Linux)."""
+    port = base.rsplit(":", 1)[1].encode()
+    return next(pid for pid, (_, args) in _processes().items()
+                if b"scoring_service.server" in args and b"--port" in args and args[args.index(b"--port") + 1] == port)
+
+
+def worker_pids(base: str) -> list[int]:
+    """The gunicorn workers of the server listening on ``base``'s port (Linux)."""
+    master = master_pid(base)
+    return sorted(pid for pid, (ppid, _) in _processes().items() if ppid == master)
+
+
+def connections_by_worker(base: str) -> dict[int, int]:
+    """``{worker pid: established connections to the server's port}`` (from ``/proc``, Linux)."""
+    port = int(base.rsplit(":", 1)[1])
+    established = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            cols = line.split()
+            if cols[3] == "01" and int(cols[1].rsplit(":", 1)[1], 16) == port:
+                established.add(cols[9])  # the socket's inode
+    out = {}
+    for pid in worker_pids(base):
+        count = 0
+        try:
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                try:
+                    target = os.readlink(fd)
+                except OSError:
+                    continue
+                if target.startswith("socket:[") and target[8:-1] in established:
+                    count += 1
+        except OSError:
+            continue
+        out[pid] = count
+    return out

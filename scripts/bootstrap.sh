@@ -20,6 +20,8 @@ for plugin in resources:3.3.0 compiler:3.10.1 jar:3.3.0 install:3.1.0 clean:3.2.
 done
 [ -d "$mvn_repo/plugins/maven-surefire-plugin/2.22.3" ] || need+=(libsurefire-java)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
+# the scoring service's tests rotate the audit log with the real logrotate
+[ "$extras" != test ] || command -v logrotate >/dev/null 2>&1 || [ -x /usr/sbin/logrotate ] || need+=(logrotate)
 if [ "${#need[@]}" -gt 0 ]; then
   if ! command -v apt-get >/dev/null 2>&1; then
     echo "scorebridge: please install ${need[*]} (or equivalents) with your package manager" >&2
@@ -36,3 +38,8 @@ fi
 "$python" -m pip install -q --disable-pip-version-check -e ".[$extras]"
 # java_client/.mvn/: the project-local Maven repository (JPMML and Gson from the wheels), so `mvn -o package` works
 "$python" -m scorebridge java maven-repo >/dev/null
+if [ "$extras" = test ]; then
+  # KServe's SDK and MLServer pin packages this stack cannot take (see pyproject.toml's test extra,
+  # which lists what they import): the real clients of the service's tests, installed without them
+  "$python" -m pip install -q --disable-pip-version-check --no-deps kserve==0.21.0 mlserver==1.7.1
+fi

@@ -79,3 +79,13 @@ def drop_version(repo: Path, version: str, *, tamper: bool = False) -> None:
         with open(staging / "model.onnx", "ab") as fh:
             fh.write(b"\0tampered")
     staging.rename(repo / "credit_risk" / version)
+
+
+def error_of(response) -> dict:
+    """An error answer's ``{code, message, field, record}``, from a v1 body (``{"error": {...}}``) or an
+    Open Inference Protocol one (``{"error": "<message>", "code", "field", "record"}``)."""
+    body = response.json()
+    if isinstance(body["error"], dict):
+        return body["error"]
+    assert isinstance(body["error"], str) and response.request.path_url.startswith("/v2"), body
+    return {"message": body["error"], "code": body["code"], "field": body["field"], "record": body["record"]}

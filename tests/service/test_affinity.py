@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from scoring_service import affinity
-from scoring_service.testing import running_service
+from scoring_service.testing import running_service, worker_pids
 from service.helpers import json_records, verification
 
 CPUS = sorted(os.sched_getaffinity(0))
@@ -83,23 +83,6 @@ def test_every_core_is_a_no_op_when_not_pinned(clean_state: None) -> None:
 
 
 # -- the real server ---------------------------------------------------------------------------------
-def worker_pids(base: str) -> list[int]:
-    """The gunicorn workers of the server listening on ``base``'s port."""
-    port = base.rsplit(":", 1)[1]
-    procs = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                args = (entry / "cmdline").read_bytes().split(b"\0")
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue  # gone meanwhile
-            procs[int(entry.name)] = (ppid, args)
-    master = next(pid for pid, (_, args) in procs.items()
-                  if b"scoring_service.server" in args and port.encode() in args and b"--port" in args)
-    return sorted(pid for pid, (ppid, _) in procs.items() if ppid == master)
-
-
 def main_thread_cpus(pid: int) -> set[int]:
     return os.sched_getaffinity(pid)  # a pid names the process's main thread
 

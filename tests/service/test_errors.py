@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from service.helpers import json_records, verification
+from service.helpers import error_of, json_records, verification
 
 JSON = {"Content-Type": "application/json"}
 CSV = {"Content-Type": "text/csv"}
@@ -89,7 +89,7 @@ def test_bad_request_gets_its_4xx(service: str, http: requests.Session, good: di
     r = http.post(service + path, data=body(good), headers=headers)
     assert r.status_code == status, r.text
     assert r.headers["Content-Type"] == "application/json"
-    error = r.json()["error"]
+    error = error_of(r)
     assert (error["code"], error["field"], error["record"]) == (code, field, record), error
     assert error["message"]
 

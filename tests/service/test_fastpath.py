@@ -129,19 +129,21 @@ def test_chunked_body_goes_through_flask_with_the_same_answer(service: str, good
 
 
 def test_truncated_body_is_answered_as_flask_answers_it(app: Flask, good: list[dict]) -> None:
-    """A body shorter than its Content-Length (the client went away) is answered by Flask, as before:
-    here werkzeug hands the view the bytes that came, which are not a JSON document; logged once."""
+    """A body shorter than its Content-Length (the client went away) is a 400 ``incomplete_body`` from
+    both paths, never scored; logged once."""
     body = _records(good[0])
     answers = []
     for wsgi in (app.wsgi_app, app.wsgi_app.wsgi_app):
         before = len(_audit_lines(app))
+        # as under gunicorn: the declared length, and a stream that simply ends early
+        environ_overrides = {"wsgi.input_terminated": True, "CONTENT_LENGTH": str(len(body))}
         r = Client(wsgi).post("/v1/models/credit_risk/predict", input_stream=io.BytesIO(body[:-10]),
-                              headers={**RID, "Content-Type": "application/json",
-                                       "Content-Length": str(len(body))})
+                              headers={**RID, "Content-Type": "application/json", "Content-Length": str(len(body))},
+                              environ_overrides=environ_overrides)
         answers.append((r.status_code, r.get_data(), _audit_lines(app)[before:]))
     assert answers[0] == answers[1]
     status, text, audit = answers[0]
-    assert status == 400 and json.loads(text)["error"]["code"] == "invalid_json"
+    assert status == 400 and json.loads(text)["error"]["code"] == "incomplete_body", text
     assert [line["status"] for line in audit] == [400]
 
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import shutil
-import threading
 import time
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -13,45 +12,10 @@ import requests
 
 from scoring_service.testing import running_service
 from service.helpers import drop_version, json_records, verification
+from service.load import Load
 
 TOKEN = "reload-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-class Hammer:
-    """Threads posting predictions until stopped; counts answers by status and version."""
-
-    def __init__(self, url: str, payload: dict, threads: int = 4) -> None:
-        self.url, self.payload = url, payload
-        self.stop = threading.Event()
-        self.statuses: Counter = Counter()
-        self.versions: Counter = Counter()
-        self.errors: list[str] = []
-        self._lock = threading.Lock()
-        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
-
-    def _run(self) -> None:
-        with requests.Session() as session:
-            while not self.stop.is_set():
-                try:
-                    r = session.post(self.url, json=self.payload, timeout=10)
-                    version = r.json().get("version") if r.status_code == 200 else None
-                    with self._lock:
-                        self.statuses[r.status_code] += 1
-                        self.versions[version] += 1
-                except (requests.RequestException, ValueError) as exc:
-                    with self._lock:
-                        self.errors.append(repr(exc))
-
-    def __enter__(self) -> Hammer:
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for t in self.threads:
-            t.join(timeout=15)
 
 
 def _serving_version(base: str, payload: dict, n: int = 12) -> set[str]:
@@ -71,7 +35,7 @@ def test_hot_reload_under_load_with_zero_failures(reload_repo: Path, sample_repo
     payload = {"records": json_records(inputs.head(3))}
     with running_service(reload_repo, workers=2, env={"SCOREBRIDGE_ADMIN_TOKEN": TOKEN},
                          args=["--poll-interval", "1", "--audit-log", "off"]) as base:
-        with Hammer(f"{base}/v1/models/credit_risk/predict", payload) as hammer:
+        with Load(f"{base}/v1/models/credit_risk/predict", payload) as hammer:
             time.sleep(0.5)
             # a new version, announced through the admin endpoint: every worker serves it on return
             drop_version(reload_repo, "2")
@@ -88,11 +52,17 @@ def test_hot_reload_under_load_with_zero_failures(reload_repo: Path, sample_repo
             ready = requests.get(f"{base}/readyz")
             assert ready.status_code == 200 and "credit_risk" in ready.json()["refused"]
 
-            # tampering with the serving version does not take it down: the verified copy in memory serves
+            # the serving version's files change in place: every worker refuses it at this reload (a worker
+            # started now would load from disk and refuse it too), and version 1 serves everywhere
             with open(reload_repo / "credit_risk" / "2" / "model.onnx", "ab") as fh:
                 fh.write(b"\0")
             report = requests.post(f"{base}/v1/admin/reload", headers=AUTH).json()
-            assert "credit_risk/2" in report["refused"] and report["models"] == {"credit_risk": "2"}
+            assert "sha256 mismatch" in report["refused"]["credit_risk/2"] and report["models"] == {"credit_risk": "1"}
+            assert report["workers_pending"] == []
+            assert _serving_version(base, payload) == {"1"}
+            ready = requests.get(f"{base}/readyz").json()
+            assert set(ready["refused"]["credit_risk"]) == {"2", "3"} and ready["models"] == {"credit_risk": "1"}
+            assert str(reload_repo) not in json.dumps(ready)  # relative paths only, without a token
 
             # a version dropped in without any call goes live through polling
             drop_version(reload_repo, "4")
@@ -105,7 +75,7 @@ def test_hot_reload_under_load_with_zero_failures(reload_repo: Path, sample_repo
             while "4" not in hammer.versions and time.monotonic() < deadline:
                 time.sleep(0.1)
 
-        assert hammer.errors == []
+        assert hammer.lost == []
         assert set(hammer.statuses) == {200}, hammer.statuses
         assert sum(hammer.statuses.values()) > 200  # the reloads really happened under load
         assert {"1", "2", "4"} <= set(hammer.versions) and "3" not in hammer.versions
