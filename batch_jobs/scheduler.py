@@ -12,8 +12,9 @@ restart), the executor from :func:`make_executor`. On top of them:
 - **Reconciliation at start.** :func:`serve` runs the same reconciliation once per job when it
   starts (:func:`catch_up`, a one-off job in a memory store), so a run killed (SIGKILL) or
   cancelled (SIGTERM) before the restart, or a fire missed while the process was down, is run once.
-- **Produced dates are skipped** when their turn comes: a catch-up whose date has a successful run
-  by then, a fire whose date was produced at or after its fire time (by the catch-up at start).
+- **A produced date is not run again** by the scheduler: a fire whose date has a successful run
+  (by any trigger) queues nothing, and a queued date produced meanwhile is skipped when its turn
+  comes (``batch run --date`` reruns a date on purpose).
 - Jobs keep ``coalesce=True`` and ``misfire_grace_time`` from ``schedule.misfire_grace``; retries
   with ``schedule.retry_delay`` happen within the run of one date.
 - SIGTERM or SIGINT stops new fires, asks a running job to stop before it commits (it is recorded
@@ -65,25 +66,31 @@ def queue_for(job: str) -> DateQueue:
         return _QUEUES.setdefault(job, DateQueue())
 
 
-def _reconciled(spec: JobSpec) -> list[Pending]:
-    """The owed dates of ``spec``'s look-back window as catch-up items (none when catch-up is off)."""
-    if not spec.schedule.catchup_days:
-        return []
+def _due(spec: JobSpec, fire_time: datetime | None) -> list[Pending]:
+    """What a fire (or the start-up reconciliation, ``fire_time`` None) queues: the owed dates of
+    the look-back window as catch-ups, and the fire's own date unless it was produced already."""
     history = RunHistory(spec.state_dir)
-    history.reap(spec.name)
-    return [Pending(o.ds, o.fire_time, "catchup") for o in owed_dates(spec, history)]
+    items = []
+    if spec.schedule.catchup_days:
+        history.reap(spec.name)
+        items = [Pending(o.ds, o.fire_time, "catchup") for o in owed_dates(spec, history)]
+    if fire_time is not None:
+        ds = spec.schedule.ds_for(fire_time)
+        if not any(r["status"] == "success" for r in history.by_date(spec.name, [ds])[ds]):
+            items.append(Pending(ds, fire_time, "schedule"))
+        else:
+            log.debug("%s dt=%s: already produced; the fire at %s has nothing to do", spec.name, ds, fire_time)
+    return items
 
 
 def _enqueue(job_file: str, fire_time: datetime | None) -> str:
-    """Queue the owed dates (and a fire's own date), then run the queue if nobody else does."""
+    """Queue the due dates, then run the queue if nobody else does."""
     try:
         spec = load_job(job_file)
-        items = _reconciled(spec)
+        items = _due(spec, fire_time)
     except ScorebridgeError as exc:  # an edited job file, an unreadable history: log, fire again later
         log.error("%s: %s", job_file, exc)
         return f"error: {exc}"
-    if fire_time is not None:
-        items.append(Pending(spec.schedule.ds_for(fire_time), fire_time, "schedule"))
     queue = queue_for(spec.name)
     added, drain = queue.offer(items)
     running, waiting = queue.snapshot()
@@ -91,8 +98,8 @@ def _enqueue(job_file: str, fire_time: datetime | None) -> str:
         log.info("%s dt=%s: queued (%s, fire time %s)", spec.name, item.ds, item.trigger,
                  item.fire_time.isoformat())
     if not drain:
-        if running:
-            log.info("%s: dt=%s is running; waiting behind it: %s", spec.name, running, ", ".join(waiting) or "-")
+        if running and added:
+            log.info("%s: dt=%s is running; waiting behind it: %s", spec.name, running, ", ".join(waiting))
         return "queued"
     queue.drain(lambda item: run_date(job_file, item), SHUTDOWN)
     return "drained"
@@ -113,13 +120,12 @@ def catch_up(job_file: str) -> str:
 
 
 def _produced(spec: JobSpec, item: Pending) -> str | None:
-    """Why ``item`` needs no run any more (produced meanwhile, or being run by another process)."""
+    """Why ``item`` needs no run any more: produced meanwhile, or being run by another process."""
     rows = RunHistory(spec.state_dir).by_date(spec.name, [item.ds])[item.ds]
     for row in rows:
-        if row["status"] == "success" and (item.trigger == "catchup"
-                                           or row["started_at"] >= item.fire_time.timestamp()):
+        if row["status"] == "success":
             return f"already produced by run {row['id']} ({row['trigger']})"
-        if item.trigger == "catchup" and in_progress(row):
+        if in_progress(row):
             return f"being run by pid {row['pid']} ({row['trigger']})"
     return None
 
