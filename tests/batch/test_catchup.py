@@ -143,7 +143,7 @@ def test_fires_every_second_produce_each_date_once(tmp_path, partition, write_jo
 def test_a_fire_during_a_long_run_is_queued_behind_it(tmp_path, partition, write_job, credit_bundle, first):
     """The run of an older date is still waiting for its input when the next fire comes: the fire's
     date runs right after it (APScheduler's max_instances = 1 dropped that fire)."""
-    fire = (datetime.now(UTC) + timedelta(seconds=3)).replace(microsecond=0)
+    fire = (datetime.now(UTC) + timedelta(seconds=5)).replace(microsecond=0)
     older, newer = ((fire - timedelta(days=d)).date().isoformat() for d in (2, 1))
     partition(older, success=False)  # its upstream finishes late
     partition(newer)
