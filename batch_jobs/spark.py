@@ -295,13 +295,31 @@ def _read_input(spark: Any, ctx: RunContext) -> Any:
 
 
 def _first_line(exc: BaseException) -> str:
-    """The useful line of a Spark/Py4J error: our own error's message when a task raised one."""
+    """The useful line of a Spark/Py4J error: our own error's message when a task raised one, else the
+    JVM exception's message with its root cause."""
     text = str(exc)
     found = _ERROR_LINE.findall(text)
     if found:
         return found[-1].strip()
+    java = getattr(exc, "java_exception", None)  # Py4JJavaError: the Python text is "An error occurred..."
+    if java is not None:
+        try:
+            return _java_reason(java)
+        except Exception:  # the JVM is gone: fall back to the Python text
+            pass
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[0] if lines else type(exc).__name__
+
+
+def _java_reason(throwable: Any) -> str:
+    """``<message> (<root cause>)`` of a Java exception chain."""
+    messages = []
+    while throwable is not None and len(messages) < 20:
+        message = throwable.getMessage()
+        messages.append(one_line(message) if message else throwable.getClass().getName())
+        throwable = throwable.getCause()
+    top, root = messages[0], messages[-1]
+    return top if root in top else f"{top} ({root})"
 
 
 def _run_job_group(ctx: RunContext, sc: Any, action: Callable[[], Any]) -> Any:
