@@ -283,6 +283,7 @@ def stop(scheduler: BatchScheduler) -> None:
     """Stop new fires, ask running jobs to stop before they commit, wait for them."""
     SHUTDOWN.set()  # a running job aborts before commit: nothing half-written, owed at the next start
     scheduler.shutdown(wait=True)
+    SHUTDOWN.clear()  # every job has returned: a later start (or run_date) begins afresh
 
 
 def serve(specs: list[JobSpec], store: Path, *, max_workers: int = 4,

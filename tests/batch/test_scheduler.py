@@ -207,8 +207,19 @@ def test_sync_keeps_stored_fire_times_unless_the_trigger_changed(tmp_path, write
 def test_retries_until_the_input_arrives(tmp_path, partition, write_job, credit_bundle):
     fire = datetime(2026, 11, 22, 5, tzinfo=UTC)
     job = write_job(job_doc(credit_bundle.path, schedule={"timezone": "UTC", "retries": 2, "retry_delay": "0.5s"}))
-    threading.Timer(0.1, partition, args=("2026-11-21",)).start()  # upstream lands after the first attempt
+    history = RunHistory(load_job(job).state_dir)
+
+    def upstream() -> None:  # lands after the first attempt failed
+        deadline = time.monotonic() + 60
+        while not any(r["status"] == "failed" for r in history.recent("credit_nightly")):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        partition("2026-11-21")
+
+    lands = threading.Thread(target=upstream)
+    lands.start()
     assert run_date(str(job), Pending("2026-11-21", fire, "schedule")) is True
+    lands.join()
     runs = RunHistory(load_job(job).state_dir).recent("credit_nightly")
     assert [(r["attempt"], r["status"]) for r in reversed(runs)] == [(1, "failed"), (2, "success")]
     assert read_run_record(Path(runs[0]["output"]))["fire_time"] == fire.isoformat()
