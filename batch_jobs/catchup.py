@@ -1,10 +1,11 @@
 """Which dates a scheduled job still owes: its cron trigger reconciled with its run history.
 
-Over a look-back window of ``[schedule] catchup_days`` days (the last ``catchup_days`` x 24 hours),
-every local day on which the job's cron fired, at or before now, owes the partition its fire scores
-(that day minus ``lag_days``). A date stays owed until a run of it succeeds, whatever triggered that
-run (schedule, catch-up, ``batch run``, backfill): killed, cancelled and failed runs do not count.
-A date that a live process of this host is running right now is not owed while it runs.
+Over a look-back window of ``[schedule] catchup_days`` days (the last ``catchup_days`` x 24 hours,
+and never before a scheduler first took the job on, as recorded in the history), every local day on
+which the job's cron fired, at or before now, owes the partition its fire scores (that day minus
+``lag_days``). A date stays owed until a run of it succeeds, whatever triggered that run (schedule,
+catch-up, ``batch run``, backfill): killed, cancelled and failed runs do not count. A date that a
+live process of this host is running right now is not owed while it runs.
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ class Owed:
     last: str  # "not run", "killed", "cancelled" or "failed: <reason>"
 
 
-def window_fires(schedule: ScheduleSpec, now: datetime, days: float | None = None) -> list[datetime]:
-    """The first fire time of each local day with fires in ``(now - days, now]``, oldest first.
+def window_fires(schedule: ScheduleSpec, now: datetime, days: float | None = None,
+                 since: datetime | None = None) -> list[datetime]:
+    """The first fire time of each local day with fires in ``(now - days, now]`` (and at or after
+    ``since``), oldest first.
 
     ``days`` defaults to ``schedule.catchup_days``. One fire per local day: the fires of a day all
     score the same partition.
@@ -40,6 +43,8 @@ def window_fires(schedule: ScheduleSpec, now: datetime, days: float | None = Non
     trigger = cron_trigger(schedule.cron, tz)
     fires: list[datetime] = []
     probe = now - timedelta(days=days) + timedelta(microseconds=1)
+    if since is not None:
+        probe = max(probe, since)
     while (fire := trigger.get_next_fire_time(None, probe)) is not None and fire <= now:
         fires.append(fire)
         next_day = fire.astimezone(tz).date() + timedelta(days=1)
@@ -56,9 +61,17 @@ def _outcome(row: dict[str, Any] | None) -> str:
 
 
 def owed_dates(spec: JobSpec, history: RunHistory, now: datetime | None = None) -> list[Owed]:
-    """The dates of ``spec``'s look-back window without a successful run, oldest first."""
+    """The dates of ``spec``'s look-back window without a successful run, oldest first.
+
+    Nothing is owed for a job no scheduler has taken on yet (a new job does not catch up the days
+    before it was scheduled: ``batch backfill`` them).
+    """
     now = now or datetime.now(UTC)
-    fires = {spec.schedule.ds_for(fire): fire for fire in reversed(window_fires(spec.schedule, now))}
+    since = history.scheduled_since(spec.name)
+    if since is None:
+        return []
+    start = datetime.fromtimestamp(since, UTC)
+    fires = {spec.schedule.ds_for(fire): fire for fire in reversed(window_fires(spec.schedule, now, since=start))}
     runs = history.by_date(spec.name, fires)
     owed = []
     for ds in sorted(fires):

@@ -135,6 +135,8 @@ def _owed(spec: JobSpec, history: RunHistory) -> str:
     days = spec.schedule.catchup_days
     if not days:
         return "catch-up off (schedule.catchup_days = 0)"
+    if history.scheduled_since(spec.name) is None:
+        return "none: no scheduler has run this job yet (batch backfill produces past dates)"
     owed = owed_dates(spec, history)
     window = f"in the last {days} day(s)"
     if not owed:

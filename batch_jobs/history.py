@@ -41,6 +41,10 @@ CREATE TABLE IF NOT EXISTS runs (
     pid INTEGER
 );
 CREATE INDEX IF NOT EXISTS runs_job ON runs (job, id);
+CREATE TABLE IF NOT EXISTS scheduled (
+    job TEXT PRIMARY KEY,
+    since REAL NOT NULL
+);
 """
 
 
@@ -107,6 +111,19 @@ class RunHistory:
                                     (job, *dates)):
                 out[row["ds"]].append(_mark_killed(dict(row)))
         return out
+
+    def scheduled_since(self, job: str, *, record: float | None = None) -> float | None:
+        """When a scheduler first took ``job`` on (epoch seconds), or None if none has.
+
+        With ``record``, that time is stored unless one is stored already: the first start wins.
+        """
+        if record is None and not self.path.exists():
+            return None
+        with self._connect() as conn:
+            if record is not None:
+                conn.execute("INSERT OR IGNORE INTO scheduled (job, since) VALUES (?, ?)", (job, record))
+            row = conn.execute("SELECT since FROM scheduled WHERE job = ?", (job,)).fetchone()
+        return None if row is None else float(row["since"])
 
     def reap(self, job: str) -> int:
         """Record the runs of ``job`` left ``running`` by a process gone from this host as ``killed``."""

@@ -12,6 +12,7 @@ restart), the executor from :func:`make_executor`. On top of them:
 - **Reconciliation at start.** :func:`serve` runs the same reconciliation once per job when it
   starts (:func:`catch_up`, a one-off job in a memory store), so a run killed (SIGKILL) or
   cancelled (SIGTERM) before the restart, or a fire missed while the process was down, is run once.
+  The first start of a job is recorded in its history: fires before it are not owed.
 - **A produced date is not run again** by the scheduler: a fire whose date has a successful run
   (by any trigger) queues nothing, and a queued date produced meanwhile is skipped when its turn
   comes (``batch run --date`` reruns a date on purpose).
@@ -26,6 +27,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -272,6 +274,7 @@ def start(specs: list[JobSpec], store: Path, *, max_workers: int = 4) -> BatchSc
         scheduler.shutdown(wait=False)
         raise
     for spec in specs:
+        RunHistory(spec.state_dir).scheduled_since(spec.name, record=time.time())  # the look-back's start
         if spec.schedule.catchup_days:
             scheduler.add_job(CATCHUP_FUNC, args=[str(spec.source)], id=f"{spec.name}:catch-up",
                               name=f"{spec.name} catch-up", jobstore=VOLATILE, misfire_grace_time=None)

@@ -40,6 +40,8 @@ def test_owed_dates_reconcile_the_window_with_the_history(write_job, credit_bund
     spec = spec_with(write_job, credit_bundle, cron="0 5 * * *", catchup_days=6)
     history = RunHistory(spec.state_dir)
     job = spec.name
+    assert owed_dates(spec, history, NOW) == []  # no scheduler has taken the job on: nothing is owed
+    history.scheduled_since(job, record=(NOW - timedelta(days=30)).timestamp())
     history.finish(history.start(job, "2026-11-16", "schedule", "local"), "success")
     record_killed_run(history, job, "2026-11-17")
     history.finish(history.start(job, "2026-11-18", "schedule", "local"), "cancelled", message="shutdown")
@@ -57,6 +59,13 @@ def test_owed_dates_reconcile_the_window_with_the_history(write_job, credit_bund
     assert [o.ds for o in owed_dates(spec, history, NOW)] == ["2026-11-18", "2026-11-19", "2026-11-21"]
     assert history.reap(job) == 1
     assert [r["status"] for r in history.by_date(job, ["2026-11-17"])["2026-11-17"]] == ["success", "killed"]
+    # fires before the job was first scheduled are not owed (the first start's time is kept)
+    doc = job_doc(credit_bundle.path, name="later", schedule={"timezone": "UTC", "cron": "0 5 * * *",
+                                                              "catchup_days": 6})
+    later = load_job(write_job(doc, "later.toml"), check_model=False)
+    history.scheduled_since("later", record=datetime(2026, 11, 20, 12, tzinfo=UTC).timestamp())
+    history.scheduled_since("later", record=NOW.timestamp())
+    assert [o.ds for o in owed_dates(later, history, NOW)] == ["2026-11-20", "2026-11-21"]
 
 
 def test_the_window_is_the_last_n_times_24_hours_of_fires(write_job, credit_bundle):
@@ -127,6 +136,7 @@ def test_fires_every_second_produce_each_date_once(tmp_path, partition, write_jo
     spec = load_job(job)
     history = RunHistory(spec.state_dir)
     owed = [(today - timedelta(days=d)).isoformat() for d in (3, 2, 1)]  # fires on 3 days in the last 48h
+    history.scheduled_since(spec.name, record=time.time() - 7 * 86400)  # scheduled for a week, then down
     sched = scheduler.start([spec], tmp_path / "store.sqlite")
     try:
         wait_until(lambda: len(scheduled(history, spec.name)) >= 3, 120, "the owed dates")
@@ -160,6 +170,7 @@ def test_a_fire_during_a_long_run_is_queued_behind_it(tmp_path, partition, write
         sched.modify_job(spec.name, next_run_time=fire - timedelta(days=1))
         sched.shutdown(wait=False)
     history = RunHistory(spec.state_dir)
+    history.scheduled_since(spec.name, record=time.time() - 7 * 86400)
     sched = scheduler.start([spec], store)
     try:
         assert datetime.now(UTC) < fire - timedelta(seconds=0.5), "started too late to test a fire during a run"

@@ -111,6 +111,7 @@ def test_restart_after_missed_fires_runs_each_missed_date_once(tmp_path, partiti
     expected = [(missed.date() - timedelta(days=d)).isoformat() for d in (3, 2, 1)]
     for ds in expected:
         partition(ds)
+    RunHistory(spec.state_dir).scheduled_since(spec.name, record=(missed - timedelta(days=30)).timestamp())
 
     proc = start_scheduler(job, store, tmp_path)
     try:
