@@ -27,9 +27,13 @@ if TYPE_CHECKING:
 
 
 def _quiet(args: argparse.Namespace) -> None:
-    """One-shot commands log warnings only, unless ``-v``: stdout says what was written, stderr why not."""
+    """One-shot commands log warnings only, unless ``-v``: stdout says what was written, stderr why not.
+
+    Libraries' info lines (py4j's, say) go too; the Spark engine also sends its JVM's output to a log
+    file in that case (``batch_jobs.spark.spark_log``).
+    """
     if not getattr(args, "verbose", False):
-        logging.getLogger("batch_jobs").setLevel(logging.WARNING)
+        logging.getLogger().setLevel(logging.WARNING)
 
 
 def _describe(result: RunResult) -> str:

@@ -28,6 +28,7 @@ path where it has XGBoost, else ONNX Runtime) and keeps it for the tasks that fo
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import re
@@ -35,6 +36,7 @@ import shutil
 import tempfile
 import threading
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +60,8 @@ from scorebridge.jvm import ensure_java_env
 
 _ENGINES: dict[str, tuple[Bundle, Any]] = {}  # per Python worker: bundle dir -> (bundle, ORT engine)
 _ERROR_LINE = re.compile(r"(?:scorebridge|batch_jobs)\.[\w.]*Error: (.*)")
+# raised by every mapInArrow call; the engine hands Spark Arrow batches, not pandas frames
+warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
 
 
 def _java_major(home: Path) -> int | None:
@@ -101,25 +105,57 @@ def check_spark(spec: JobSpec) -> None:
                          f"Java {found}: set JAVA_HOME to a Java {needed}+ runtime")
 
 
+def spark_log(spec: JobSpec) -> Path:
+    """Where a quiet run sends the output of the Spark JVM it starts (its logs, its start-up lines)."""
+    return spec.state_dir / "spark-driver.log"
+
+
+def _start_session(spec: JobSpec) -> Any:
+    """A new SparkSession configured from the job (master, conf, Hive).
+
+    A quiet run (``batch run`` and ``backfill`` without ``-v``, or the library with logging below
+    INFO) starts the JVM with its stdout and stderr appended to :func:`spark_log`, so that Spark's
+    start-up lines and task logs do not bury the run's one-line outcome; otherwise the JVM shares
+    this process's stderr, as PySpark does by default.
+    """
+    from pyspark import SparkConf, SparkContext
+    from pyspark.java_gateway import launch_gateway
+    from pyspark.sql import SparkSession
+
+    conf = SparkConf().setAppName(f"scorebridge-{spec.name}")
+    master = spec.spark.master or os.environ.get("SPARK_MASTER")
+    if master:
+        conf.setMaster(master)
+    for key, value in spec.spark.conf.items():
+        conf.set(key, value)
+    if spec.output.hive_table:
+        conf.set("spark.sql.catalogImplementation", "hive")  # what enableHiveSupport() sets
+    gateway, where = None, ""
+    if not logging.getLogger("batch_jobs").isEnabledFor(logging.INFO):
+        conf.setIfMissing("spark.ui.showConsoleProgress", "false")
+        log_path = spark_log(spec)
+        where = f" (Spark's output: {log_path})"
+        try:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(log_path, "ab") as log_file:  # the JVM keeps its own descriptor
+                gateway = launch_gateway(conf, popen_kwargs={"stdout": log_file, "stderr": log_file})
+        except OSError as exc:
+            raise BatchError(f"cannot write Spark's output to {log_path}: {one_line(exc)}") from None
+        except Exception as exc:  # the JVM did not start (PySparkRuntimeError)
+            raise BatchError(f"cannot start Spark: {_first_line(exc)}{where}") from None
+    try:
+        SparkContext(conf=conf, gateway=gateway)
+        return SparkSession.builder.getOrCreate()
+    except Exception as exc:  # the JVM did not start, or the context failed (PySparkRuntimeError, Py4J errors)
+        raise BatchError(f"cannot start Spark: {_first_line(exc)}{where}") from None
+
+
 def get_session(spec: JobSpec) -> Any:
-    """The active SparkSession, or a new one configured from the job (master, conf, Hive)."""
+    """The active SparkSession, or a new one configured from the job (see :func:`_start_session`)."""
     check_spark(spec)
     from pyspark.sql import SparkSession
 
-    session = SparkSession.getActiveSession()
-    if session is None:
-        builder = SparkSession.builder.appName(f"scorebridge-{spec.name}")
-        master = spec.spark.master or os.environ.get("SPARK_MASTER")
-        if master:
-            builder = builder.master(master)
-        for key, value in spec.spark.conf.items():
-            builder = builder.config(key, value)
-        if spec.output.hive_table:
-            builder = builder.enableHiveSupport()
-        try:
-            session = builder.getOrCreate()
-        except Exception as exc:  # the JVM did not start (PySparkRuntimeError, Py4J errors)
-            raise BatchError(f"cannot start Spark: {_first_line(exc)}") from None
+    session = SparkSession.getActiveSession() or _start_session(spec)
     if spec.output.hive_table and session.conf.get("spark.sql.catalogImplementation", "in-memory") != "hive":
         raise BatchError("output.hive_table needs a SparkSession with Hive support, but the active session "
                          "was created without enableHiveSupport()")

@@ -211,3 +211,16 @@ def test_java_version_comes_from_the_jdk_release_file():
     release = (java_home() / "release").read_text()
     expected = int(release.split('JAVA_VERSION="')[1].split(".")[0].split('"')[0])
     assert _java_major(java_home()) == expected >= 17
+
+
+@pytest.mark.spark
+def test_a_corrupt_input_through_the_spark_engine_is_one_line(tmp_path, write_job, credit_bundle, three_files):
+    pytest.importorskip("pyspark")
+    files = three_files()
+    corrupt_last_page(files[2])
+    job = write_job(job_doc(credit_bundle.path, engine="spark", spark={"master": "local[1]"}))
+    line = one_error_line(run_cli("batch", "run", str(job), "--date", DS, cwd=tmp_path, timeout=300))
+    assert line.startswith(f"Spark job failed for {files[2].parent}: cannot read input {files[2]}: could not verify "
+                           "page integrity, CRC checksum verification failed")
+    spec = load_job(job)
+    assert hidden_leftovers(spec.output.path) == [] and not spec.output.partition(DS).exists()
