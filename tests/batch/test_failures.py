@@ -20,6 +20,7 @@ import pytest
 
 from batch_jobs.demo import write_sample_partition
 from batch_jobs.history import RunHistory
+from batch_jobs.runner import run_job
 from batch_jobs.spec import load_job
 
 from .conftest import DS, ROOT, job_doc, run_cli
@@ -111,7 +112,7 @@ def test_unreadable_input_is_one_line_and_keeps_the_previous_partition(tmp_path,
     files = three_files(checksums=damage == "page_data")
     job = write_job(job_doc(credit_bundle.path, local={"batch_size": 200}))
     spec = load_job(job)
-    assert run_cli("batch", "run", str(job), "--date", DS, cwd=tmp_path).returncode == 0
+    run_job(spec, DS, tty=False)  # the previous partition
     previous = snapshot(spec.output.partition(DS))
 
     bad = files[1]
@@ -143,7 +144,7 @@ def test_a_full_disk_is_one_line_and_frees_the_staging_space(tmp_path, mount_tmp
     job = write_job(job_doc(credit_bundle.path, output={"path": str(disk / "scores")}))
     spec = load_job(job)
     partition()  # 209 rows: the previous partition fits
-    assert run_cli("batch", "run", str(job), "--date", DS, cwd=tmp_path).returncode == 0
+    run_job(spec, DS, tty=False)  # the previous partition
     previous = snapshot(spec.output.partition(DS))
     free_before = shutil.disk_usage(disk).free
 
@@ -162,7 +163,7 @@ def test_a_read_only_output_is_one_line(tmp_path, mount_tmpfs, partition, write_
     job = write_job(job_doc(credit_bundle.path, output={"path": str(disk / "scores")}))
     spec = load_job(job)
     partition()
-    assert run_cli("batch", "run", str(job), "--date", DS, cwd=tmp_path).returncode == 0
+    run_job(spec, DS, tty=False)  # the previous partition
     previous = snapshot(spec.output.partition(DS))
     subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
 
