@@ -24,6 +24,7 @@ import os
 import secrets
 import shutil
 import socket
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -153,12 +154,15 @@ def _try_lock(path: Path) -> int | None:
 
 
 @contextmanager
-def partition_lock(table: Path, ds: str) -> Iterator[None]:
-    """Hold the writer lock of ``<table>/dt=<ds>`` (non-blocking: a second writer of that date fails
-    at once, naming the holder's pid); writers of other dates are not affected."""
+def partition_lock(table: Path, ds: str, patience: float = 1.0) -> Iterator[None]:
+    """Hold the writer lock of ``<table>/dt=<ds>``: a second writer of that date fails after
+    ``patience`` seconds (which cover another date's run briefly taking it in :func:`sweep`), naming
+    the holder's pid; writers of other dates are not affected."""
     path = lock_path(table, ds)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = _try_lock(path)
+    deadline = time.monotonic() + patience
+    while (fd := _try_lock(path)) is None and time.monotonic() < deadline:
+        time.sleep(0.05)
     if fd is None:
         try:
             holder = path.read_text(errors="replace").strip() or "another process"
