@@ -2,7 +2,9 @@
 
 ``register(subparsers)`` adds the command group to the main CLI; every handler returns an exit code
 and raises :class:`~scorebridge.errors.ScorebridgeError` for expected failures, which the main CLI
-prints as ``scorebridge: error: <one line>``. ``python -m batch_jobs`` runs the group standalone.
+prints as ``scorebridge: error: <one line>`` (exit 2). ``run`` and ``backfill`` log warnings only
+(``-v`` for progress), so a failed run's stderr is that one line. ``python -m batch_jobs`` runs the
+group standalone.
 """
 
 from __future__ import annotations
@@ -15,10 +17,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from batch_jobs.errors import BatchError
 from scorebridge.errors import ScorebridgeError
 
 if TYPE_CHECKING:
-    from batch_jobs.runner import RunResult
+    from batch_jobs.history import RunHistory
+    from batch_jobs.runner import BackfillFailure, RunResult
+    from batch_jobs.spec import JobSpec
+
+
+def _quiet(args: argparse.Namespace) -> None:
+    """One-shot commands log warnings only, unless ``-v``: stdout says what was written, stderr why not.
+
+    Libraries' info lines (py4j's, say) go too; the Spark engine also sends its JVM's output to a log
+    file in that case (``batch_jobs.spark.spark_log``).
+    """
+    if not getattr(args, "verbose", False):
+        logging.getLogger().setLevel(logging.WARNING)
 
 
 def _describe(result: RunResult) -> str:
@@ -32,23 +47,34 @@ def cmd_run(args: argparse.Namespace) -> int:
     from batch_jobs.runner import run_job
     from batch_jobs.spec import load_job
 
+    _quiet(args)
     spec = load_job(args.job)
     print(_describe(run_job(spec, args.date)))
     return 0
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
-    from batch_jobs.runner import date_range, run_job
+    from batch_jobs.runner import RunResult, backfill, date_range
     from batch_jobs.spec import load_job
 
+    _quiet(args)
     spec = load_job(args.job)
-    days = date_range(args.start, args.end)
-    for i, ds in enumerate(days, 1):
-        try:
-            print(f"[{i}/{len(days)}] " + _describe(run_job(spec, ds, trigger="backfill")), flush=True)
-        except ScorebridgeError as exc:
-            raise type(exc)(f"backfill stopped at {ds} ({i - 1} of {len(days)} days done): {exc}") from exc
-    return 0
+    total = len(date_range(args.start, args.end))
+
+    def report(i: int, ds: str, outcome: RunResult | BackfillFailure) -> None:
+        line = _describe(outcome) if isinstance(outcome, RunResult) else f"{spec.name} dt={ds}: FAILED: {outcome.error}"
+        print(f"[{i}/{total}] {line}", flush=True)
+
+    results, failures = backfill(spec, args.start, args.end, keep_going=args.keep_going, on_day=report)
+    if not failures:
+        return 0
+    if not args.keep_going:
+        first = failures[0]
+        raise type(first.error)(f"backfill stopped at {first.ds} ({len(results)} of {total} days done; "
+                                f"--keep-going tries the rest): {first.error}")
+    dates = ", ".join(f.ds for f in failures)
+    raise BatchError(f"backfill: {len(failures)} of {total} days failed ({dates}), {len(results)} done; "
+                           f"first failure {failures[0].ds}: {failures[0].error}")
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
@@ -74,7 +100,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     from batch_jobs.spec import load_job
 
     spec = load_job(args.job, check_model=False)
-    runs = RunHistory(spec.state_dir).recent(spec.name, args.limit)
+    history = RunHistory(spec.state_dir)
+    runs = history.recent(spec.name, args.limit)
     print(f"job {spec.name} ({spec.source})")
     print(f"  model    {spec.model}")
     print(f"  output   {spec.output.path}/dt=<ds>/")
@@ -85,6 +112,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         nxt = cron_trigger(spec.schedule.cron, tz).get_next_fire_time(None, datetime.now(tz))
         print(f"  schedule {spec.schedule.cron} ({spec.schedule.timezone}), next fire {nxt:%Y-%m-%d %H:%M %Z} "
               f"scores dt={spec.schedule.ds_for(nxt)}")
+        print(f"  owed     {_owed(spec, history)}")
     if not runs:
         print("no runs recorded yet")
         return 0
@@ -104,6 +132,23 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _owed(spec: JobSpec, history: RunHistory) -> str:
+    """The status line of the dates the scheduler still owes."""
+    from batch_jobs.catchup import owed_dates
+
+    days = spec.schedule.catchup_days
+    if not days:
+        return "catch-up off (schedule.catchup_days = 0)"
+    if history.scheduled_since(spec.name) is None:
+        return "none: no scheduler has run this job yet (batch backfill produces past dates)"
+    owed = owed_dates(spec, history)
+    window = f"in the last {days} day(s)"
+    if not owed:
+        return f"none {window}"
+    listed = ", ".join(f"{o.ds} ({o.last})" for o in owed)
+    return f"{len(owed)} date(s) {window}, run at the scheduler's next start or fire: {listed}"
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``batch`` command group to the main CLI's subparsers."""
     p = subparsers.add_parser("batch", help="T+1 batch scoring jobs into Hive-style partitions",
@@ -121,6 +166,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     b.add_argument("job", metavar="JOB.toml")
     b.add_argument("--start", required=True, metavar="YYYY-MM-DD")
     b.add_argument("--end", required=True, metavar="YYYY-MM-DD")
+    b.add_argument("--keep-going", action="store_true",
+                   help="try every day even after one fails (default: stop at the first failure)")
     b.set_defaults(func=cmd_backfill)
 
     s = sub.add_parser("schedule", help="run jobs on their cron triggers until SIGTERM/SIGINT")

@@ -19,7 +19,19 @@ class UpstreamNotReadyError(BatchError):
 
 
 class PartitionBusyError(BatchError):
-    """Another run holds the output table's lock."""
+    """Another run holds the output partition's lock."""
+
+
+class InputError(BatchError):
+    """An input file cannot be read: corrupt pages, a truncated file, an unparsable CSV."""
+
+
+class OutputError(BatchError):
+    """The output cannot be written: a full disk, a read-only filesystem, no permission."""
+
+
+class HiveError(BatchError):
+    """Registering the partition in the Hive table failed; nothing was published."""
 
 
 class JobCancelledError(BatchError):

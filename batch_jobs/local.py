@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 
 from batch_jobs.context import RunContext
 from batch_jobs.errors import BatchError, JobCancelledError
+from batch_jobs.failures import unreadable_input
 from batch_jobs.progress import Progress
 from batch_jobs.scoring import input_columns, output_schema, score_columns, to_model_columns
 from batch_jobs.spec import InputSpec
@@ -45,8 +46,33 @@ def open_input(spec: InputSpec, path: Path, bundle: Bundle) -> pads.Dataset:
         fmt = "parquet"
     try:
         return pads.dataset(str(path), format=fmt)
-    except (OSError, pa.ArrowInvalid) as exc:
-        raise BatchError(f"cannot read input {path} as {spec.format}: {exc}") from None
+    except (OSError, pa.ArrowException) as exc:
+        raise unreadable_input(path, exc) from None
+
+
+def read_batches(dataset: pads.Dataset, columns: list[str], batch_size: int) -> Iterator[pa.RecordBatch]:
+    """The dataset's record batches (``columns`` only), file by file in the dataset's order.
+
+    A file that cannot be decoded (corrupt pages, a page checksum that does not match, a truncated
+    file) fails with :class:`~batch_jobs.errors.InputError` naming it. Page checksums, where the
+    writer stored them (Spark does; so does this engine), are verified.
+    """
+    options = pads.ParquetFragmentScanOptions(page_checksum_verification=True) \
+        if isinstance(dataset.format, pads.ParquetFileFormat) else None
+    for fragment in dataset.get_fragments():
+        try:
+            yield from fragment.to_batches(schema=dataset.schema, columns=columns, batch_size=batch_size,
+                                           batch_readahead=2, fragment_scan_options=options, use_threads=True)
+        except (OSError, pa.ArrowException) as exc:
+            raise unreadable_input(fragment.path, exc) from None
+
+
+def count_rows(dataset: pads.Dataset, path: Path) -> int:
+    """Rows in a Parquet dataset, from the file footers (a truncated file fails here, naming it)."""
+    try:
+        return dataset.count_rows()
+    except (OSError, pa.ArrowException) as exc:
+        raise unreadable_input(path, exc) from None
 
 
 def background(items: Iterable[T], cancel: threading.Event, depth: int = QUEUE_DEPTH) -> Iterator[T]:
@@ -103,7 +129,8 @@ class RotatingParquetWriter:
     def _open(self) -> None:
         name = f"part-{len(self.files):05d}.parquet"
         self.files.append(name)
-        self._writer = pq.ParquetWriter(self.directory / name, self.schema, compression="snappy")
+        self._writer = pq.ParquetWriter(self.directory / name, self.schema, compression="snappy",
+                                        write_page_checksum=True)
         self._in_file = 0
 
     def _run(self) -> None:
@@ -206,10 +233,9 @@ def run_local(ctx: RunContext) -> dict[str, Any]:
     # spin=False: idle ORT pool threads would burn the cores the reader and writer need
     scorers = ScoringPool(lambda: load_engine(bundle, spec.local.runtime, threads=1, spin=False,
                                               trust_pickles=spec.local.trust_pickles), spec.local.threads)
-    total = dataset.count_rows() if spec.input.format == "parquet" else None
+    total = count_rows(dataset, ctx.input_path) if spec.input.format == "parquet" else None
     progress = Progress(ctx.label, total, tty=ctx.tty)
-    batches = dataset.to_batches(columns=columns, batch_size=spec.local.batch_size,
-                                 batch_readahead=2, fragment_readahead=1, use_threads=True)
+    batches = read_batches(dataset, columns, spec.local.batch_size)
     # validation and Arrow -> NumPy conversion run in the reader thread, overlapping the scoring
     prepared = ((b, to_model_columns(bundle, b, source)) for b in batches if b.num_rows)
 

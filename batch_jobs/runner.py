@@ -1,9 +1,11 @@
 """One run of a job: wait for the input, score it with the job's engine, publish the partition.
 
-Order matters for the guarantees in ``docs/batch.md``: the bundle and the input are checked before
-anything is created under the output table (a missing input writes nothing), the data is staged in a
-hidden directory, and :meth:`~batch_jobs.partition.StagedPartition.commit` writes ``_RUN.json`` and
-``_SUCCESS`` last and renames the partition into place.
+Order matters for the guarantees in ``docs/batch.md``: the engine can start (PySpark, Java), the
+bundle and the input are checked before anything is created under the output table (a missing input
+writes nothing), the data is staged in a hidden directory, and :func:`commit` seals it
+(``_RUN.json``, ``_SUCCESS`` last), runs the engine's registration (the Hive table load) and only
+then renames the partition into place: any failure leaves the previous partition and table state.
+Every failure reaches the caller as a one-line :class:`~scorebridge.errors.ScorebridgeError`.
 """
 
 from __future__ import annotations
@@ -21,19 +23,24 @@ from typing import Any
 
 from batch_jobs.context import RunContext
 from batch_jobs.errors import BatchError, JobCancelledError, UpstreamNotReadyError
+from batch_jobs.failures import one_line, unwritable_output
 from batch_jobs.history import RunHistory
-from batch_jobs.partition import SUCCESS, staged_partition
+from batch_jobs.partition import SUCCESS, StagedPartition, staged_partition
 from batch_jobs.spec import InputSpec, JobSpec, check_ds
 from batch_jobs.summary import ScoreSummary
 from scorebridge.bundle import MANIFEST, Bundle, sha256_file
 from scorebridge.engines import ENGINE_ARTIFACTS, choose_engine
+from scorebridge.errors import ScorebridgeError
 
 log = logging.getLogger("batch_jobs")
 
 # engine name -> "module:function(RunContext) -> dict" (rows_in, rows_out, files, scoring)
 ENGINES = {"local": "batch_jobs.local:run_local", "spark": "batch_jobs.spark:run_spark"}
-# optional "after publish" hooks, e.g. loading the Hive table
-AFTER_COMMIT = {"spark": "batch_jobs.spark:after_commit"}
+# "module:function(JobSpec)": can the engine start at all? Checked before the run waits for its input
+CHECKS = {"spark": "batch_jobs.spark:check_spark"}
+# "module:function(RunContext, staged dir)": steps of the commit between sealing and publishing (the
+# Hive table load); a failure publishes nothing
+REGISTER = {"spark": "batch_jobs.spark:register_hive"}
 
 
 @dataclass
@@ -106,6 +113,20 @@ def _utc(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def commit(ctx: RunContext, stage: StagedPartition, record: dict[str, Any]) -> Path:
+    """Publish a scored partition: seal it, register it, rename it into place; returns its path.
+
+    Every step that can fail on the user's data or setup (a full disk writing ``_RUN.json``, a Hive
+    table that does not take the rows) runs before the rename, so a failure leaves the previous
+    partition and table as they were. Actions on a published partition (those that need its
+    ``_SUCCESS``, such as loading it into an online store) belong after ``stage.publish()``.
+    """
+    stage.seal(record)
+    if ctx.spec.engine in REGISTER:
+        _resolve(REGISTER[ctx.spec.engine])(ctx, stage.path)
+    return stage.publish()
+
+
 def run_job(spec: JobSpec, ds: str | None = None, *, trigger: str = "manual", attempt: int = 1,
             cancel: threading.Event | None = None, tty: bool | None = None,
             fire_time: datetime | None = None, on_batch: Any = None) -> RunResult:
@@ -121,6 +142,8 @@ def run_job(spec: JobSpec, ds: str | None = None, *, trigger: str = "manual", at
     started = time.time()
     model_label = None
     try:
+        if spec.engine in CHECKS:
+            _resolve(CHECKS[spec.engine])(spec)
         bundle = Bundle.load(spec.model, verify=False)  # engines verify the artifacts they read
         model_label = f"{bundle.name}@{bundle.version}"
         # before waiting for the input: a runtime the bundle has no artifact for fails now, naming what it has
@@ -128,35 +151,40 @@ def run_job(spec: JobSpec, ds: str | None = None, *, trigger: str = "manual", at
         summary = ScoreSummary(bundle.task, bundle.classes, bundle.read_verification())
         input_path = wait_for_input(spec.input, ds, cancel)
         log.info("%s dt=%s: scoring %s with %s (%s engine)", spec.name, ds, input_path, model_label, spec.engine)
-        with staged_partition(spec.output.path, ds) as stage:
-            ctx = RunContext(spec=spec, ds=ds, bundle=bundle, input_path=input_path, stage=stage.path,
-                             summary=summary, cancel=cancel, tty=tty, on_batch=on_batch)
-            result = _resolve(ENGINES[spec.engine])(ctx)
-            if cancel.is_set():
-                raise JobCancelledError("run cancelled before it committed; nothing was published")
-            finished = time.time()
-            record = {
-                "job": spec.name, "ds": ds, "status": "success", "trigger": trigger, "attempt": attempt,
-                "fire_time": fire_time.isoformat() if fire_time else None,
-                "engine": spec.engine, "scoring": result["scoring"],
-                "model": _model_record(bundle, engine),
-                "input": {"path": str(input_path), "format": spec.input.format, "rows": result["rows_in"]},
-                "output": {"path": str(stage.final), "rows": result["rows_out"], "files": result["files"],
-                           "keep_columns": list(spec.output.keep_columns),
-                           "columns": [*spec.output.keep_columns, *bundle.output_columns]},
-                "rows_in": result["rows_in"], "rows_out": result["rows_out"],
-                "started_at": _utc(started), "finished_at": _utc(finished),
-                "duration_s": round(finished - started, 3),
-                "rows_per_s": round(result["rows_out"] / max(finished - started, 1e-9)),
-                "host": socket.gethostname(), "pid": os.getpid(), "job_file": str(spec.source),
-                "summary": summary.result(),
-            }
-            final = stage.commit(record)
-        if spec.engine in AFTER_COMMIT:
-            _resolve(AFTER_COMMIT[spec.engine])(ctx, final)
+        try:
+            with staged_partition(spec.output.path, ds) as stage:
+                ctx = RunContext(spec=spec, ds=ds, bundle=bundle, input_path=input_path, stage=stage.path,
+                                 summary=summary, cancel=cancel, tty=tty, on_batch=on_batch)
+                result = _resolve(ENGINES[spec.engine])(ctx)
+                if cancel.is_set():
+                    raise JobCancelledError("run cancelled before it committed; nothing was published")
+                finished = time.time()
+                record = {
+                    "job": spec.name, "ds": ds, "status": "success", "trigger": trigger, "attempt": attempt,
+                    "fire_time": fire_time.isoformat() if fire_time else None,
+                    "engine": spec.engine, "scoring": result["scoring"],
+                    "model": _model_record(bundle, engine),
+                    "input": {"path": str(input_path), "format": spec.input.format, "rows": result["rows_in"]},
+                    "output": {"path": str(stage.final), "rows": result["rows_out"], "files": result["files"],
+                               "keep_columns": list(spec.output.keep_columns),
+                               "columns": [*spec.output.keep_columns, *bundle.output_columns],
+                               "hive_table": spec.output.hive_table},
+                    "rows_in": result["rows_in"], "rows_out": result["rows_out"],
+                    "started_at": _utc(started), "finished_at": _utc(finished),
+                    "duration_s": round(finished - started, 3),
+                    "rows_per_s": round(result["rows_out"] / max(finished - started, 1e-9)),
+                    "host": socket.gethostname(), "pid": os.getpid(), "job_file": str(spec.source),
+                    "summary": summary.result(),
+                }
+                final = commit(ctx, stage, record)
+        except OSError as exc:  # creating, writing or renaming under the output table
+            raise unwritable_output(spec.output.partition(ds), exc) from None
     except BaseException as exc:
         status = "cancelled" if isinstance(exc, (JobCancelledError, KeyboardInterrupt)) else "failed"
-        history.finish(run_id, status, model=model_label, message=_one_line(exc))
+        try:
+            history.finish(run_id, status, model=model_label, message=_one_line(exc))
+        except BatchError as record_error:  # keep the run's own error; say why the history lacks it
+            log.warning("%s", record_error)
         raise
     history.finish(run_id, "success", rows_in=result["rows_in"], rows_out=result["rows_out"],
                    model=model_label, output=str(final))
@@ -167,8 +195,7 @@ def run_job(spec: JobSpec, ds: str | None = None, *, trigger: str = "manual", at
 
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".strip()
+    return f"{type(exc).__name__}: {one_line(exc)}"
 
 
 def date_range(start: str, end: str) -> list[str]:
@@ -179,6 +206,36 @@ def date_range(start: str, end: str) -> list[str]:
     return [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
 
 
-def backfill(spec: JobSpec, start: str, end: str, *, tty: bool | None = None) -> list[RunResult]:
-    """Run each day from ``start`` to ``end`` in order; stops at the first failure (raising it)."""
-    return [run_job(spec, ds, trigger="backfill", tty=tty) for ds in date_range(start, end)]
+@dataclass
+class BackfillFailure:
+    """A day of a backfill that failed, with the one-line reason."""
+
+    ds: str
+    error: ScorebridgeError
+
+
+def backfill(spec: JobSpec, start: str, end: str, *, keep_going: bool = False, tty: bool | None = None,
+             on_day: Any = None) -> tuple[list[RunResult], list[BackfillFailure]]:
+    """Run each day from ``start`` to ``end`` in order; returns the results and the failed days.
+
+    Without ``keep_going`` the first failure stops the backfill (it is the last entry of the failures);
+    with it every day is tried. ``on_day(index, ds, result_or_failure)`` is called after each day.
+    A cancelled run (shutdown) always stops it.
+    """
+    days = date_range(start, end)
+    results: list[RunResult] = []
+    failures: list[BackfillFailure] = []
+    for i, ds in enumerate(days, 1):
+        try:
+            outcome: RunResult | BackfillFailure = run_job(spec, ds, trigger="backfill", tty=tty)
+            results.append(outcome)
+        except JobCancelledError:
+            raise
+        except ScorebridgeError as exc:
+            outcome = BackfillFailure(ds, exc)
+            failures.append(outcome)
+        if on_day is not None:
+            on_day(i, ds, outcome)
+        if failures and not keep_going:
+            break
+    return results, failures

@@ -13,8 +13,11 @@ Two ways to move the data, chosen by ``[spark] io``:
 
 Either way the run then publishes the staging directory with the same ``_SUCCESS`` and
 ``_RUN.json`` as the local engine (Spark's own ``_SUCCESS`` is replaced, so ours is written last).
-With ``output.hive_table`` the published partition is also loaded with
-``INSERT OVERWRITE TABLE ... PARTITION (dt='<ds>')`` through ``enableHiveSupport()``.
+With ``output.hive_table``, loading the Hive table is part of that commit (:func:`register_hive`,
+between sealing and publishing): ``INSERT OVERWRITE TABLE ... PARTITION (dt='<ds>')`` from the
+sealed staging directory, or, for an external table whose location is the output path, adding the
+partition. If it fails, nothing is published and the table is as it was. The database is checked
+before scoring starts, so a missing one fails at once.
 
 ``spark.master`` comes from ``[spark] master``, else ``$SPARK_MASTER``, else whatever
 ``spark-submit`` set (``local[*]`` when run from plain Python). Paths must be visible to the driver
@@ -25,6 +28,7 @@ path where it has XGBoost, else ONNX Runtime) and keeps it for the tasks that fo
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import re
@@ -32,6 +36,7 @@ import shutil
 import tempfile
 import threading
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,35 +47,115 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from batch_jobs.context import RunContext
-from batch_jobs.errors import BatchError, JobCancelledError
+from batch_jobs.errors import BatchError, HiveError, JobCancelledError
+from batch_jobs.failures import one_line, unwritable_output
 from batch_jobs.local import open_input
 from batch_jobs.scoring import input_columns, label_type, output_schema, score_batch
 from batch_jobs.spec import PARTITION_KEY, InputSpec, JobSpec
 from batch_jobs.splits import Split, plan_splits, read_split
 from batch_jobs.summary import ScoreSummary
 from scorebridge.bundle import MANIFEST, Bundle
+from scorebridge.errors import JavaNotFoundError
+from scorebridge.jvm import ensure_java_env
 
 _ENGINES: dict[str, tuple[Bundle, Any]] = {}  # per Python worker: bundle dir -> (bundle, ORT engine)
 _ERROR_LINE = re.compile(r"(?:scorebridge|batch_jobs)\.[\w.]*Error: (.*)")
+# raised by every mapInArrow call; the engine hands Spark Arrow batches, not pandas frames
+warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
+
+
+def _java_major(home: Path) -> int | None:
+    """The feature version of the JDK at ``home`` from its ``release`` file (``"1.8.0_x"`` -> 8), or None."""
+    try:
+        text = (home / "release").read_text(errors="replace")
+    except OSError:
+        return None
+    found = re.search(r'^JAVA_VERSION="(\d+)(?:\.(\d+))?', text, re.MULTILINE)
+    if not found:
+        return None
+    major = int(found.group(1))
+    return int(found.group(2) or 0) if major == 1 else major
+
+
+def check_spark(spec: JobSpec) -> None:
+    """Before the run waits for its input: PySpark imports and Spark finds a Java runtime it can use.
+
+    Spark's launcher would otherwise print its own errors to stderr and PySpark raise a multi-line
+    one; this fails with one line naming what to install.
+    """
+    try:
+        import pyspark
+        from pyspark.sql import SparkSession
+    except ImportError as exc:
+        raise BatchError(f"engine = \"spark\" needs PySpark, which cannot be imported ({one_line(exc)}): "
+                         "pip install 'scorebridge[spark]'") from None
+    if SparkSession.getActiveSession() is not None or os.environ.get("PYSPARK_GATEWAY_PORT"):
+        return  # a JVM is already running (or spark-submit launched this driver)
+    needed = 17 if int(pyspark.__version__.split(".")[0]) >= 4 else 8
+    try:
+        home = Path(ensure_java_env()["JAVA_HOME"])
+    except JavaNotFoundError:
+        env = os.environ.get("JAVA_HOME")
+        where = f"JAVA_HOME={env} has no bin/java, " if env else ""
+        raise BatchError(f"engine = \"spark\" needs Java {needed}+, and none was found ({where}no java on PATH): "
+                         f"install one (Debian: apt-get install openjdk-17-jre-headless) or set JAVA_HOME") from None
+    found = _java_major(home)
+    if found is not None and found < needed:
+        raise BatchError(f"engine = \"spark\" needs Java {needed}+ for PySpark {pyspark.__version__}, but {home} is "
+                         f"Java {found}: set JAVA_HOME to a Java {needed}+ runtime")
+
+
+def spark_log(spec: JobSpec) -> Path:
+    """Where a quiet run sends the output of the Spark JVM it starts (its logs, its start-up lines)."""
+    return spec.state_dir / "spark-driver.log"
+
+
+def _start_session(spec: JobSpec) -> Any:
+    """A new SparkSession configured from the job (master, conf, Hive).
+
+    A quiet run (``batch run`` and ``backfill`` without ``-v``, or the library with logging below
+    INFO) starts the JVM with its stdout and stderr appended to :func:`spark_log`, so that Spark's
+    start-up lines and task logs do not bury the run's one-line outcome; otherwise the JVM shares
+    this process's stderr, as PySpark does by default.
+    """
+    from pyspark import SparkConf, SparkContext
+    from pyspark.java_gateway import launch_gateway
+    from pyspark.sql import SparkSession
+
+    conf = SparkConf().setAppName(f"scorebridge-{spec.name}")
+    master = spec.spark.master or os.environ.get("SPARK_MASTER")
+    if master:
+        conf.setMaster(master)
+    for key, value in spec.spark.conf.items():
+        conf.set(key, value)
+    if spec.output.hive_table:
+        conf.set("spark.sql.catalogImplementation", "hive")  # what enableHiveSupport() sets
+    gateway, where = None, ""
+    if not logging.getLogger("batch_jobs").isEnabledFor(logging.INFO):
+        conf.setIfMissing("spark.ui.showConsoleProgress", "false")
+        log_path = spark_log(spec)
+        where = f" (Spark's output: {log_path})"
+        try:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(log_path, "ab") as log_file:  # the JVM keeps its own descriptor
+                gateway = launch_gateway(conf, popen_kwargs={"stdout": log_file, "stderr": log_file})
+        except OSError as exc:
+            raise BatchError(f"cannot write Spark's output to {log_path}: {one_line(exc)}") from None
+        except Exception as exc:  # the JVM did not start (PySparkRuntimeError)
+            raise BatchError(f"cannot start Spark: {_first_line(exc)}{where}") from None
+    try:
+        SparkContext(conf=conf, gateway=gateway)
+        return SparkSession.builder.getOrCreate()
+    except Exception as exc:  # the JVM did not start, or the context failed (PySparkRuntimeError, Py4J errors)
+        raise BatchError(f"cannot start Spark: {_first_line(exc)}{where}") from None
 
 
 def get_session(spec: JobSpec) -> Any:
-    """The active SparkSession, or a new one configured from the job (master, conf, Hive)."""
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError as exc:
-        raise BatchError("engine = \"spark\" needs PySpark: pip install 'scorebridge[spark]'") from exc
-    session = SparkSession.getActiveSession()
-    if session is None:
-        builder = SparkSession.builder.appName(f"scorebridge-{spec.name}")
-        master = spec.spark.master or os.environ.get("SPARK_MASTER")
-        if master:
-            builder = builder.master(master)
-        for key, value in spec.spark.conf.items():
-            builder = builder.config(key, value)
-        if spec.output.hive_table:
-            builder = builder.enableHiveSupport()
-        session = builder.getOrCreate()
+    """The active SparkSession, or a new one configured from the job (see :func:`_start_session`)."""
+    check_spark(spec)
+    from pyspark.sql import SparkSession
+
+    session = SparkSession.getActiveSession() or _start_session(spec)
     if spec.output.hive_table and session.conf.get("spark.sql.catalogImplementation", "in-memory") != "hive":
         raise BatchError("output.hive_table needs a SparkSession with Hive support, but the active session "
                          "was created without enableHiveSupport()")
@@ -132,6 +217,7 @@ class SplitPlan:
     columns: tuple[str, ...]
     schema: pa.Schema
     stage: str
+    partition: str  # the partition being written, for error messages
     batch_size: int
     summary: ScoreSummary  # empty, with the PSI reference: each task fills a partial copy
 
@@ -147,15 +233,18 @@ def score_split(plan: SplitPlan, split: Split, bundle: Bundle, engine: Any) -> d
     def open_file(path: Path) -> pads.Dataset:
         return open_input(plan.input, path, bundle)
 
-    with pq.ParquetWriter(attempt, plan.schema, compression="snappy") as writer:
-        for batch in read_split(split, open_file, list(plan.columns), plan.batch_size):
-            if not batch.num_rows:
-                continue
-            out, outputs = score_batch(engine, bundle, batch, plan.schema, plan.keep, plan.source)
-            writer.write_batch(out)
-            summary.update(outputs)
-            rows += batch.num_rows
-    os.replace(attempt, stage / name)  # the last step: a failed attempt leaves only its temporary file
+    try:
+        with pq.ParquetWriter(attempt, plan.schema, compression="snappy", write_page_checksum=True) as writer:
+            for batch in read_split(split, open_file, list(plan.columns), plan.batch_size):
+                if not batch.num_rows:
+                    continue
+                out, outputs = score_batch(engine, bundle, batch, plan.schema, plan.keep, plan.source)
+                writer.write_batch(out)
+                summary.update(outputs)
+                rows += batch.num_rows
+        os.replace(attempt, stage / name)  # the last step: a failed attempt leaves only its temporary file
+    except OSError as exc:  # read errors arrive as InputError: this is the output
+        raise unwritable_output(Path(plan.partition), exc) from None
     return {"split": split.index, "file": name, "rows": rows, "summary": pickle.dumps(summary)}
 
 
@@ -239,13 +328,31 @@ def _read_input(spark: Any, ctx: RunContext) -> Any:
 
 
 def _first_line(exc: BaseException) -> str:
-    """The useful line of a Spark/Py4J error: our own error's message when a task raised one."""
+    """The useful line of a Spark/Py4J error: our own error's message when a task raised one, else the
+    JVM exception's message with its root cause."""
     text = str(exc)
     found = _ERROR_LINE.findall(text)
     if found:
         return found[-1].strip()
+    java = getattr(exc, "java_exception", None)  # Py4JJavaError: the Python text is "An error occurred..."
+    if java is not None:
+        try:
+            return _java_reason(java)
+        except Exception:  # the JVM is gone: fall back to the Python text
+            pass
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[0] if lines else type(exc).__name__
+
+
+def _java_reason(throwable: Any) -> str:
+    """``<message> (<root cause>)`` of a Java exception chain."""
+    messages = []
+    while throwable is not None and len(messages) < 20:
+        message = throwable.getMessage()
+        messages.append(one_line(message) if message else throwable.getClass().getName())
+        throwable = throwable.getCause()
+    top, root = messages[0], messages[-1]
+    return top if root in top else f"{top} ({root})"
 
 
 def _run_job_group(ctx: RunContext, sc: Any, action: Callable[[], Any]) -> Any:
@@ -283,6 +390,8 @@ def run_spark(ctx: RunContext) -> dict[str, Any]:
     for kind in ENGINE_ARTIFACTS[choose_engine(bundle, "batch")]:
         bundle.verify_artifact(kind)
     spark = get_session(ctx.spec)
+    if ctx.spec.output.hive_table:
+        _check_database(spark, ctx.spec.output.hive_table)  # before scoring: a missing one fails at once
     run = _run_arrow if ctx.spec.spark.io == "arrow" else _run_dataframe
     result = run(ctx, spark)
     sc = spark.sparkContext
@@ -316,7 +425,8 @@ def _run_arrow(ctx: RunContext, spark: Any) -> dict[str, Any]:
     (ctx.stage / _TASK_DIR).mkdir()
     plan = SplitPlan(bundle_ref=bundle_ref, shipped=shipped, splits=tuple(splits), input=spec.input, source=source,
                      keep=spec.output.keep_columns, columns=tuple(columns), schema=schema, stage=str(ctx.stage),
-                     batch_size=spec.spark.max_records_per_batch, summary=ctx.summary.partial(seed=0))
+                     partition=str(spec.output.partition(ctx.ds)), batch_size=spec.spark.max_records_per_batch,
+                     summary=ctx.summary.partial(seed=0))
     results = []
     if splits:
         result_type = ", ".join(f"{name} {kind}" for name, kind in _RESULT_FIELDS)
@@ -372,22 +482,64 @@ def _run_dataframe(ctx: RunContext, spark: Any) -> dict[str, Any]:
             "tasks": f"{df.rdd.getNumPartitions()} tasks, Spark reads and writes"}
 
 
-def after_commit(ctx: RunContext, partition: Path) -> None:
-    """With ``output.hive_table``: ``INSERT OVERWRITE`` the published partition into the Hive table."""
+def _check_database(spark: Any, table: str) -> None:
+    """Fail with one line naming the database when ``table``'s database does not exist."""
+    database = table.rpartition(".")[0] or spark.catalog.currentDatabase()
+    if not spark.catalog.databaseExists(database):
+        raise HiveError(f"output.hive_table {table}: database {database!r} does not exist (CREATE DATABASE "
+                        f"{database}, or change output.hive_table); nothing was published")
+
+
+def _external_location(spark: Any, table: str) -> Path | None:
+    """The location of ``table`` when it is an EXTERNAL table on the local filesystem, else None."""
+    rows = {r["col_name"].strip(): (r["data_type"] or "").strip()
+            for r in spark.sql(f"DESCRIBE TABLE EXTENDED {table}").collect()}
+    location = rows.get("Location", "")
+    if rows.get("Type", "").upper() != "EXTERNAL" or not location.startswith(("file:", "/")):
+        return None
+    return Path(re.sub(r"^file:(//)?", "", location))
+
+
+def register_hive(ctx: RunContext, staged: Path) -> None:
+    """With ``output.hive_table``, load the sealed staging directory into the table (part of the commit).
+
+    A table that does not exist is created (``STORED AS PARQUET``, partitioned by ``dt``) and the
+    rows are loaded with ``INSERT OVERWRITE TABLE ... PARTITION (dt='<ds>')``. An external table
+    whose location is the output path reads the published partition itself: the partition is added
+    (``ADD IF NOT EXISTS PARTITION ... LOCATION``), no rows are copied. On failure a table created
+    here is dropped again and :class:`~batch_jobs.errors.HiveError` says why; the caller publishes
+    nothing.
+    """
     table = ctx.spec.output.hive_table
     if not table:
         return
     spark = get_session(ctx.spec)
-    df = spark.read.parquet(str(partition))
-    cols = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in df.schema.fields)
-    spark.sql(f"CREATE TABLE IF NOT EXISTS {table} ({cols}) PARTITIONED BY ({PARTITION_KEY} STRING) "
-              "STORED AS PARQUET")
-    view = f"scorebridge_{ctx.spec.name}_{ctx.ds.replace('-', '')}"
-    df.createOrReplaceTempView(view)
+    _check_database(spark, table)  # again: it may have been dropped while the run scored
+    spec_ds = f"{PARTITION_KEY}='{ctx.ds}'"
+    df = spark.read.parquet(str(staged))
+    created = False
+    step = "CREATE TABLE"
     try:
-        spark.sql(f"INSERT OVERWRITE TABLE {table} PARTITION ({PARTITION_KEY}='{ctx.ds}') "
-                  f"SELECT {', '.join(f'`{c}`' for c in df.columns)} FROM {view}")
+        if not spark.catalog.tableExists(table):
+            cols = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in df.schema.fields)
+            spark.sql(f"CREATE TABLE {table} ({cols}) PARTITIONED BY ({PARTITION_KEY} STRING) STORED AS PARQUET")
+            created = True
+        location = _external_location(spark, table)
+        if location is not None and location.resolve() == ctx.spec.output.path.resolve():
+            step = "ADD PARTITION"
+            final = ctx.spec.output.partition(ctx.ds)
+            spark.sql(f"ALTER TABLE {table} ADD IF NOT EXISTS PARTITION ({spec_ds}) LOCATION '{final}'")
+            return
+        step = "INSERT OVERWRITE"
+        view = f"scorebridge_{ctx.spec.name}_{ctx.ds.replace('-', '')}"
+        df.createOrReplaceTempView(view)
+        try:
+            spark.sql(f"INSERT OVERWRITE TABLE {table} PARTITION ({spec_ds}) "
+                      f"SELECT {', '.join(f'`{c}`' for c in df.columns)} FROM {view}")
+        finally:
+            spark.catalog.dropTempView(view)
     except Exception as exc:
-        raise BatchError(f"INSERT OVERWRITE into Hive table {table} failed: {_first_line(exc)}") from None
-    finally:
-        spark.catalog.dropTempView(view)
+        if created:
+            spark.sql(f"DROP TABLE IF EXISTS {table}")
+        raise HiveError(f"output.hive_table {table}: {step} of dt={ctx.ds} failed: {_first_line(exc)}; "
+                        "nothing was published") from None

@@ -38,7 +38,7 @@ _TABLES = {
               "poll_interval": "30s"},
     "output": {"path": REQUIRED, "keep_columns": [], "hive_table": None},
     "schedule": {"cron": REQUIRED, "timezone": "UTC", "lag_days": 1, "retries": 0, "retry_delay": "5m",
-                 "misfire_grace": "1d"},
+                 "misfire_grace": "1d", "catchup_days": 3},
     "local": {"batch_size": 32768, "threads": 2, "runtime": "auto", "trust_pickles": False},
     "spark": {"master": None, "io": "arrow", "conf": {}, "max_records_per_batch": 65536},
 }
@@ -99,6 +99,7 @@ class ScheduleSpec:
     retries: int
     retry_delay: float
     misfire_grace: float
+    catchup_days: int  # look-back window of the scheduler's reconciliation; 0 = off
 
     @property
     def tz(self) -> ZoneInfo:
@@ -346,4 +347,4 @@ def _schedule(source: Path, doc: dict[str, Any]) -> ScheduleSpec:
             raise sch.fail("cron", f"invalid cron expression {cron!r}: {exc}") from None
     return ScheduleSpec(cron=cron, timezone=tz_name, lag_days=sch.count("lag_days", 0),
                         retries=sch.count("retries", 0), retry_delay=sch.duration("retry_delay"),
-                        misfire_grace=sch.duration("misfire_grace"))
+                        misfire_grace=sch.duration("misfire_grace"), catchup_days=sch.count("catchup_days", 0))

@@ -18,6 +18,7 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from batch_jobs.errors import BatchError
+from batch_jobs.failures import one_line, unreadable_input
 
 SPLITS_PER_CORE = 4
 MIN_SPLIT_ROWS = 65_536
@@ -43,8 +44,9 @@ def plan_splits(dataset: pads.Dataset, fmt: str, cores: int, *, per_core: int = 
     for path in files:
         try:
             meta = pq.ParquetFile(path).metadata
-        except (OSError, pa.ArrowInvalid) as exc:
-            raise BatchError(f"cannot read Parquet footer of {path}: {exc}") from None
+        except (OSError, pa.ArrowException) as exc:
+            raise BatchError(f"cannot read input {path}: {one_line(exc)} (corrupt or truncated file?); "
+                             "nothing was published") from None
         groups.append((path, [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]))
     total = sum(sum(rows) for _, rows in groups)
     target = max(math.ceil(total / max(per_core * cores, 1)), min_rows)
@@ -66,9 +68,14 @@ def read_split(split: Split, open_file: Callable[[Path], pads.Dataset], columns:
     """The record batches of one split, ``columns`` only, at most ``batch_size`` rows each.
 
     ``open_file`` opens a whole-file split as a dataset (``local.open_input`` with the job's format).
+    A file that cannot be decoded fails with :class:`~batch_jobs.errors.InputError` naming it; page
+    checksums, where the writer stored them, are verified.
     """
-    if split.row_groups is None:
-        yield from open_file(Path(split.path)).to_batches(columns=columns, batch_size=batch_size)
-    elif split.row_groups:
-        yield from pq.ParquetFile(split.path).iter_batches(batch_size=batch_size, row_groups=list(split.row_groups),
-                                                           columns=columns)
+    try:
+        if split.row_groups is None:
+            yield from open_file(Path(split.path)).to_batches(columns=columns, batch_size=batch_size)
+        elif split.row_groups:
+            parquet = pq.ParquetFile(split.path, page_checksum_verification=True)
+            yield from parquet.iter_batches(batch_size=batch_size, row_groups=list(split.row_groups), columns=columns)
+    except (OSError, pa.ArrowException) as exc:
+        raise unreadable_input(split.path, exc) from None

@@ -15,7 +15,9 @@ Targets on the 2-core machine: local >= 0.5 x floor with peak RSS < 1 GiB; Spark
 
 Usage: ``python benchmarks/batch_bench.py [--repo DIR] [--rows 10000000] [--workdir DIR]
 [--batch-size N] [--threads 2] [--no-spark] [--no-dataframe] [--repeat N]``. With ``--repeat N`` the
-paths alternate N rounds and each reports its fastest run (this machine's speed drifts over minutes).
+paths alternate N rounds and each reports its fastest run (this machine's speed drifts over minutes);
+every round is also listed with its own Spark-to-local ratios (wall clock and CPU per row, both paths
+of a ratio timed minutes apart in that round), and their median and range.
 ``--repo`` defaults to ``$SCOREBRIDGE_BENCH_REPO``, else a fresh build of the credit-risk sample. The
 generated partition is cached in ``--workdir``.
 """
@@ -27,6 +29,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -188,6 +191,39 @@ trust_pickles = {"true" if runtime == "native" else "false"}
     return job
 
 
+def per_row(r: dict) -> tuple[float, float]:
+    """Rows per wall-clock second and CPU seconds per row of one timed run."""
+    return r["rows"] / r["seconds"], r["cpu"] / r["rows"]
+
+
+def print_rounds(rounds: list[dict[str, dict]]) -> None:
+    """Each round's Spark paths against that round's local run, then the median and range of the ratios.
+
+    A ratio's two runs are minutes apart within one round, so it moves less with the host's drift
+    than a ratio of two fastest runs that may come from different rounds.
+    """
+    labels = {"spark": 'io = "arrow"', "spark_df": 'io = "dataframe"'}
+    ratios: dict[str, list[tuple[float, float]]] = {name: [] for name in labels}
+    print("\nrounds: rows/s, and each Spark path's ratio to the local engine of the same round "
+          "(wall clock; CPU per row)")
+    for i, runs in enumerate(rounds, 1):
+        local_rate, local_cpu = per_row(runs["local"])
+        cells = [f"local {local_rate:,.0f}"]
+        for name, label in labels.items():
+            if name in runs:
+                rate, cpu = per_row(runs[name])
+                ratios[name].append((rate / local_rate, local_cpu / cpu))
+                cells.append(f"{label} {rate:,.0f} = {rate / local_rate:.2f} (CPU {local_cpu / cpu:.2f})")
+        print(f"  round {i}: " + ", ".join(cells))
+    for name, label in labels.items():
+        if ratios[name]:
+            wall = sorted(w for w, _ in ratios[name])
+            cpu = sorted(c for _, c in ratios[name])
+            print(f"  {label}: median {statistics.median(wall):.2f} of local (range {wall[0]:.2f}-{wall[-1]:.2f}), "
+                  f"CPU median {statistics.median(cpu):.2f} (range {cpu[0]:.2f}-{cpu[-1]:.2f}) over "
+                  f"{len(wall)} round(s)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repo", type=Path, default=os.environ.get("SCOREBRIDGE_BENCH_REPO"),
@@ -251,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     # the paths alternate, args.repeat rounds, each keeping its fastest run: this machine's speed drifts
     # over minutes, and alternating gives every path the same chances at its faster phases
     best: dict[str, dict] = {}
+    rounds: list[dict[str, dict]] = []
     for round_ in range(args.repeat):
         tag = f" (round {round_ + 1} of {args.repeat})" if args.repeat > 1 else ""
         runs = {"local": timed("the local engine" + tag, "run", job("local"))}
@@ -263,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
             if not args.no_dataframe:
                 runs["spark_df"] = timed('the Spark engine (local[2], io = "dataframe")' + tag, "run",
                                          job("spark", spark_io="dataframe"), "local[2]")
+        rounds.append(runs)
         for name, result in runs.items():
             if name not in best or result["seconds"] < best[name]["seconds"]:
                 best[name] = result
@@ -310,6 +348,8 @@ def main(argv: list[str] | None = None) -> int:
     if spark:
         startups = ", ".join(f"{r['startup']:.1f}s" for r in (spark, spark_df) if r)
         print(f"(Spark session start-up, excluded above: {startups})")
+    if spark:
+        print_rounds(rounds)
     print(f"peak RSS target for the local engine: < {TARGETS['local_rss_mib']} MiB. CPU s/1M: CPU seconds per "
           "million rows of the process and its children (Spark's JVM and Python workers); (CPU x.xx) = floor CPU "
           "per row / this path's, i.e. the rows/s ratio on an idle machine (wall-clock ratios move with other "

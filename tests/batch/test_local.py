@@ -16,7 +16,7 @@ import pytest
 from batch_jobs.demo import run_demo, write_sample_partition
 from batch_jobs.errors import JobSpecError, PartitionBusyError, UpstreamNotReadyError
 from batch_jobs.history import RunHistory
-from batch_jobs.partition import LOCK, SUCCESS, recover, table_lock
+from batch_jobs.partition import LOCKS, SUCCESS, partition_lock, recover
 from batch_jobs.runner import backfill, run_job
 from batch_jobs.spec import load_job
 from scorebridge.bundle import Bundle
@@ -108,7 +108,7 @@ def test_rerun_overwrites_and_leaves_other_partitions_alone(tmp_path, partition,
     second = run_job(spec, DS, tty=False)
     assert first.partition == second.partition
     assert visible(table) == ["dt=2026-11-20", f"dt={DS}"]
-    assert sorted(p.name for p in table.iterdir() if p.name.startswith(".")) == [LOCK]  # no leftovers
+    assert sorted(p.name for p in table.iterdir() if p.name.startswith(".")) == [LOCKS]  # no leftovers
     out = pq.read_table(second.partition)
     assert out.num_rows == 700 and sorted(out["user_id"].to_pylist()) == list(range(1, 701))
     assert json.loads((second.partition / "_RUN.json").read_text())["rows_out"] == 700
@@ -208,7 +208,7 @@ def test_bad_input_columns(tmp_path, partition, write_job, credit_bundle):
 def test_a_second_writer_is_refused(tmp_path, partition, write_job, credit_bundle):
     partition()
     spec = load_job(write_job(job_doc(credit_bundle.path)))
-    with table_lock(spec.output.path), pytest.raises(PartitionBusyError, match=r"is being written by pid \d+"):
+    with partition_lock(spec.output.path, DS), pytest.raises(PartitionBusyError, match=r"is being written by pid \d+"):
         run_job(spec, DS, tty=False)
     assert run_job(spec, DS, tty=False).rows > 0
 
@@ -219,7 +219,7 @@ def test_recover_restores_a_partition_left_aside(tmp_path):
     aside.mkdir(parents=True)
     (aside / SUCCESS).touch()
     (table / ".dt=2026-11-21.tmp-99999999").mkdir()
-    recover(table)
+    recover(table, "2026-11-21")
     assert sorted(p.name for p in table.iterdir()) == ["dt=2026-11-21"]
     assert (table / "dt=2026-11-21" / SUCCESS).exists()
 
@@ -229,7 +229,8 @@ def test_backfill_runs_each_day_in_order(tmp_path, partition, write_job, credit_
     for i, ds in enumerate(days):
         partition(ds, rows=100 + i)
     spec = load_job(write_job(job_doc(credit_bundle.path)))
-    results = backfill(spec, days[0], days[-1], tty=False)
+    results, failures = backfill(spec, days[0], days[-1], tty=False)
+    assert failures == []
     assert [r.ds for r in results] == days and [r.rows for r in results] == [100, 101, 102]
     assert visible(tmp_path / "warehouse/scores") == [f"dt={d}" for d in days]
     runs = RunHistory(spec.state_dir).recent(spec.name)
@@ -237,20 +238,43 @@ def test_backfill_runs_each_day_in_order(tmp_path, partition, write_job, credit_
 
 
 def test_cli_run_backfill_status(tmp_path, partition, write_job, credit_bundle):
-    for ds in ("2026-11-20", DS):
+    for ds in ("2026-11-20", DS, "2026-11-23"):  # 2026-11-22 never arrives
         partition(ds)
     job = write_job(job_doc(credit_bundle.path))
     proc = run_cli("batch", "run", str(job), "--date", DS, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""  # progress and info logs only with -v
     assert proc.stdout.startswith(f"credit_nightly dt={DS}: {len(credit_bundle.read_verification())} rows scored")
     assert proc.stdout.strip().endswith(f"-> {tmp_path}/warehouse/scores/dt={DS}")
-    proc = run_cli("batch", "backfill", str(job), "--start", "2026-11-20", "--end", "2026-11-22", cwd=tmp_path)
-    assert proc.returncode != 0
-    assert "backfill stopped at 2026-11-22 (2 of 3 days done)" in proc.stderr
+
+    missing = (f"input partition {tmp_path}/warehouse/features/dt=2026-11-22 does not exist: the upstream job has "
+               "not written ds=2026-11-22; nothing was written")
+    proc = run_cli("batch", "backfill", str(job), "--start", "2026-11-20", "--end", "2026-11-23", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == ["scorebridge: error: backfill stopped at 2026-11-22 (2 of 4 days done; "
+                                        f"--keep-going tries the rest): {missing}"]
+    lines = proc.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines] == [
+        "[1/4] credit_nightly dt=2026-11-20", f"[2/4] credit_nightly dt={DS}", "[3/4] credit_nightly dt=2026-11-22"]
+    assert lines[2] == f"[3/4] credit_nightly dt=2026-11-22: FAILED: {missing}"
+    assert visible(tmp_path / "warehouse/scores") == ["dt=2026-11-20", f"dt={DS}"]  # stopped: 23 not tried
+
+    proc = run_cli("batch", "backfill", str(job), "--start", "2026-11-20", "--end", "2026-11-23", "--keep-going",
+                   cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        f"scorebridge: error: backfill: 1 of 4 days failed (2026-11-22), 3 done; first failure 2026-11-22: {missing}"]
+    assert proc.stdout.splitlines()[3].startswith("[4/4] credit_nightly dt=2026-11-23: 209 rows scored")
+    assert visible(tmp_path / "warehouse/scores") == ["dt=2026-11-20", f"dt={DS}", "dt=2026-11-23"]
+
     proc = run_cli("batch", "status", str(job), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     rows = [line.split() for line in proc.stdout.splitlines() if line[:4].isdigit()]
-    assert [(r[2], r[3], r[4]) for r in rows] == [("2026-11-22", "backfill", "failed"),
+    assert [(r[2], r[3], r[4]) for r in rows] == [("2026-11-23", "backfill", "success"),
+                                                  ("2026-11-22", "backfill", "failed"),
+                                                  ("2026-11-21", "backfill", "success"),
+                                                  ("2026-11-20", "backfill", "success"),
+                                                  ("2026-11-22", "backfill", "failed"),
                                                   ("2026-11-21", "backfill", "success"),
                                                   ("2026-11-20", "backfill", "success"),
                                                   ("2026-11-21", "manual", "success")]

@@ -97,7 +97,7 @@ def test_a_retried_split_replaces_its_file(tmp_path: Path, partition, credit_bun
     plan = SplitPlan(bundle_ref=str(credit_bundle.path), shipped=False, splits=(split,), input=PARQUET,
                      source="test", keep=("user_id",), columns=tuple(input_columns(credit_bundle, ("user_id",))),
                      schema=output_schema(credit_bundle, dataset.schema, ("user_id",), "test"), stage=str(stage),
-                     batch_size=1_000, summary=summary.partial(0))
+                     partition=str(tmp_path / "scores" / "dt=2026-11-21"), batch_size=1_000, summary=summary.partial(0))
     engine = load_engine(credit_bundle, "onnx")
     first = score_split(plan, split, credit_bundle, engine)
     second = score_split(plan, split, credit_bundle, engine)  # a retry or a speculative copy
