@@ -33,12 +33,28 @@ def _get_status(url: str) -> int | None:
         return None
 
 
+def listening_sockets(port: int) -> int | None:
+    """How many sockets listen on TCP ``port`` (IPv4 and IPv6), from the kernel's tables (Linux);
+    ``None`` where ``/proc/net/tcp`` does not exist."""
+    count, found = 0, False
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        found = True
+        count += sum(1 for line in lines
+                     if line.split()[3] == "0A" and int(line.split()[1].rsplit(":", 1)[1], 16) == port)
+    return count if found else None
+
+
 @contextmanager
 def running_service(repo: str | os.PathLike[str], engine: str = "onnx", workers: int = 1,
                     env: Mapping[str, str] | None = None, *, args: Sequence[str] = (),
                     timeout: float = 90.0, log_path: str | os.PathLike[str] | None = None,
                     file_size_limit: int | None = None) -> Iterator[str]:
-    """Run ``scorebridge serve`` on a free loopback port; yield its base URL once ``/readyz`` is 200.
+    """Run ``scorebridge serve`` on a free loopback port; yield its base URL once ``/readyz`` is 200
+    and (on Linux) every worker listens.
 
     ``args`` adds serve options (``["--threads", "4"]``); ``env`` adds environment variables.
     The server's stdout and stderr (the audit log by default) go to ``log_path`` (if ``None``, a
@@ -75,6 +91,12 @@ def running_service(repo: str | os.PathLike[str], engine: str = "onnx", workers:
                 raise RuntimeError(f"scorebridge serve exited with {proc.returncode}:\n{_tail(log_path)}")
             if time.monotonic() > deadline:
                 raise TimeoutError(f"scorebridge serve not ready after {timeout:.0f} s:\n{_tail(log_path)}")
+            time.sleep(0.1)
+        # /readyz answers once the first worker listens; a test that kills or stops one needs the
+        # others to be listening too (each listens on its own socket once its models are loaded)
+        while (n := listening_sockets(port)) is not None and n < workers:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"only {n} of {workers} workers listen:\n{_tail(log_path)}")
             time.sleep(0.1)
         yield base
     finally:

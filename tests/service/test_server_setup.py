@@ -6,7 +6,6 @@ import logging
 import re
 import socket
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -14,20 +13,8 @@ import pytest
 from scorebridge.engines import load_engine
 from scoring_service.config import ServiceConfig
 from scoring_service.server import thread_environment
-from scoring_service.testing import running_service
+from scoring_service.testing import listening_sockets, running_service
 from service.helpers import drop_version
-
-_LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
-
-
-def listening_sockets(port: int) -> int:
-    """How many sockets listen on ``port`` (IPv4), read from the kernel's table."""
-    count = 0
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        local, state = line.split()[1], line.split()[3]
-        if state == _LISTEN and int(local.split(":")[1], 16) == port:
-            count += 1
-    return count
 
 
 @pytest.mark.skipif(not Path("/proc/net/tcp").exists() or not hasattr(socket, "SO_REUSEPORT"),
@@ -38,10 +25,7 @@ def test_each_worker_listens_on_its_own_socket_once_its_models_are_loaded(sample
     with running_service(sample_repo, workers=2, args=["--audit-log", "off", "--poll-interval", "0"],
                          log_path=log) as base:
         port = int(base.rsplit(":", 1)[1])
-        deadline = time.monotonic() + 60  # /readyz answers as soon as the first worker is listening
-        while listening_sockets(port) < 2 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert listening_sockets(port) == 2
+        assert listening_sockets(port) == 2  # running_service waits for both
     lines = log.read_text().splitlines()
     loaded_line = "models loaded (3 model(s), 3 version(s)); listening on"
     listening = {pid for pid, line in _by_pid(lines) if loaded_line in line}
