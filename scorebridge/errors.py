@@ -41,7 +41,21 @@ class UnsupportedPipelineError(ScorebridgeError):
 
 
 class ConversionError(ScorebridgeError):
-    """A converter (sklearn2pmml, skl2onnx) failed."""
+    """A converter (sklearn2pmml, skl2onnx, onnxmltools) could not convert a pipeline.
+
+    ``message`` is the converter's own one-line reason; ``format`` the artifact (``pmml``, ``onnx``,
+    ``xgboost``), ``converter`` the library that refused (``sklearn2pmml``, ``skl2onnx``,
+    ``onnxmltools``, ...) and ``step`` the step's path in the pipeline
+    (``'preprocess' > 'num' (KBinsDiscretizer)``) when known. All keywords are optional.
+    """
+
+    def __init__(self, message: str, *, format: str | None = None, converter: str | None = None,
+                 step: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.format = format
+        self.converter = converter
+        self.step = step
 
 
 class FidelityError(ScorebridgeError):
