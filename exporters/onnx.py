@@ -20,9 +20,9 @@ import numpy as np
 
 from exporters.introspect import PipelineInfo
 from exporters.onnx_converters import RawColumns, register_converters
+from exporters.onnx_transformers import MISSING_STRING
 from scorebridge.errors import ConversionError
 
-MISSING_STRING = ""
 TARGET_OPSET = {"": 18, "ai.onnx.ml": 3}
 
 

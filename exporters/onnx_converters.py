@@ -1,8 +1,7 @@
 """The parsers and converters scorebridge adds to skl2onnx (registered once per process).
 
 - XGBoost and LightGBM through onnxmltools' converters;
-- ``SimpleImputer`` on numbers as ``Where(IsNaN(x), statistics, x)``: ONNX Runtime's ``Imputer`` has
-  no double kernel, and the graph computes in float64 like scikit-learn;
+- the transformer converters of :mod:`exporters.onnx_transformers` (float64, exact);
 - sklearn-pandas ``DataFrameMapper``, which has no skl2onnx converter, parsed onto the same graph a
   ``ColumnTransformer`` produces;
 - :class:`RawColumns`, a marker around a model that reads the raw columns as one matrix: its parser
@@ -15,8 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
+from exporters import onnx_transformers
 from scorebridge.errors import ConversionError
 
 _REGISTERED = False
@@ -55,7 +53,7 @@ def register_converters() -> None:
                                     convert_lightgbm, options={"split": None})
     except ImportError:
         pass
-    _register_imputer()
+    onnx_transformers.register()
     _register_tree_missing_routing()
     update_registered_parser(RawColumns, _parse_raw_columns)
     try:
@@ -68,39 +66,6 @@ def register_converters() -> None:
     except ImportError:
         pass
     _REGISTERED = True
-
-
-def _register_imputer() -> None:
-    """Replace skl2onnx's SimpleImputer converter for numeric inputs (strings keep the original)."""
-    from onnx import TensorProto
-    from skl2onnx import update_registered_converter
-    from skl2onnx.common._registration import get_converter
-    from skl2onnx.common.data_types import StringTensorType, guess_numpy_type
-    from skl2onnx.operator_converters.common import concatenate_variables
-    from skl2onnx.shape_calculators.imputer import calculate_sklearn_imputer_output_shapes
-    from sklearn.impute import SimpleImputer
-
-    string_converter = get_converter("SklearnSimpleImputer")
-
-    def convert(scope: Any, operator: Any, container: Any) -> None:
-        if isinstance(operator.inputs[0].type, StringTensorType):
-            string_converter(scope, operator, container)
-            return
-        dtype = guess_numpy_type(operator.inputs[0].type)
-        if dtype not in (np.float32, np.float64):
-            raise ConversionError(f"SimpleImputer on {dtype} inputs is not supported; feed float64")
-        x = concatenate_variables(scope, operator.inputs, container)
-        stats = scope.get_unique_variable_name("imputer_statistics")
-        container.add_initializer(stats, TensorProto.DOUBLE if dtype == np.float64 else TensorProto.FLOAT,
-                                  [len(operator.raw_operator.statistics_)],
-                                  operator.raw_operator.statistics_.astype(dtype).tolist())
-        isnan = scope.get_unique_variable_name("imputer_isnan")
-        container.add_node("IsNaN", [x], [isnan], name=scope.get_unique_operator_name("IsNaN"))
-        container.add_node("Where", [isnan, stats, x], [operator.outputs[0].full_name],
-                           name=scope.get_unique_operator_name("Where"))
-
-    update_registered_converter(SimpleImputer, "SklearnSimpleImputer", calculate_sklearn_imputer_output_shapes,
-                                convert)
 
 
 # skl2onnx aliases of scikit-learn tree models whose trees route NaN natively (missing_go_to_left)
