@@ -33,7 +33,8 @@ def onnx_ready(pipeline: Any, info: PipelineInfo) -> Any:
     - string ``SimpleImputer`` steps impute ``MISSING_STRING`` (what the engine feeds for a missing
       string) instead of ``NaN``, which ONNX string tensors cannot hold;
     - tree models get a float32 cast in front of them, as they cast natively (see module docstring);
-    - an XGBoost booster fitted on a DataFrame forgets its feature names (onnxmltools wants ``f<i>``).
+    - an XGBoost booster fitted on a DataFrame forgets its feature names (onnxmltools wants ``f<i>``);
+    - a VotingClassifier has ``flatten_transform=False`` (it shapes ``transform()`` only).
     """
     from skl2onnx.sklapi import CastTransformer
     from sklearn.impute import SimpleImputer
@@ -44,6 +45,8 @@ def onnx_ready(pipeline: Any, info: PipelineInfo) -> Any:
         if isinstance(est, SimpleImputer) and getattr(est, "_fit_dtype", None) is not None \
                 and est._fit_dtype.kind == "O":
             est.missing_values = MISSING_STRING
+        if type(est).__name__ == "VotingClassifier":  # only transform() reads it; skl2onnx refuses True
+            est.flatten_transform = False
         if hasattr(est, "get_booster"):  # onnxmltools reads features as f0, f1, ...: drop the frame's names
             est.get_booster().feature_names = None
     if casts_to_float32(info.estimator):
@@ -52,19 +55,30 @@ def onnx_ready(pipeline: Any, info: PipelineInfo) -> Any:
 
 
 # Estimators that cast their input to float32 before reading it (scikit-learn's trees do, as
-# XGBoost does; LightGBM's thresholds are float32 in its ONNX converter)
-_FLOAT32_FAMILIES = ("tree", "forest", "gbdt", "xgboost", "lightgbm")
+# XGBoost does; LightGBM's and HistGradientBoosting's thresholds are float32 in their ONNX converters)
+_FLOAT32_FAMILIES = ("tree", "forest", "gbdt", "hist_gbdt", "xgboost", "lightgbm", "isolation_forest")
+# ONNX Runtime's SVMRegressor has a float32 kernel only
+_FLOAT32_ESTIMATORS = ("SVR", "NuSVR", "OneClassSVM")
 
 
 def casts_to_float32(estimator: Any) -> bool:
-    """Whether the ONNX graph casts the features to float32 in front of ``estimator``."""
+    """Whether the ONNX graph casts the features to float32 in front of ``estimator``: tree models
+    (and ensembles holding one), and the estimators ONNX Runtime only runs in float32."""
     from exporters.introspect import model_family
 
-    return model_family(estimator) in _FLOAT32_FAMILIES
+    family = model_family(estimator)
+    if family in _FLOAT32_FAMILIES or type(estimator).__name__ in _FLOAT32_ESTIMATORS:
+        return True
+    if family == "ensemble":
+        members = list(getattr(estimator, "estimators_", None) or [])
+        members += [c.estimator for c in getattr(estimator, "calibrated_classifiers_", [])]
+        return any(casts_to_float32(m[-1] if hasattr(m, "steps") else m) for m in members if m is not None
+                   and not isinstance(m, str))
+    return False
 
 
 def _walk(obj: Any):
-    """Every estimator nested in steps, ColumnTransformers, DataFrameMappers and lists."""
+    """Every estimator nested in steps, ColumnTransformers, FeatureUnions, DataFrameMappers and lists."""
     if isinstance(obj, (list, tuple)):
         for item in obj:
             yield from _walk(item[1] if isinstance(item, tuple) and len(item) >= 2 and isinstance(item[0], str)
@@ -77,6 +91,8 @@ def _walk(obj: Any):
         yield from _walk(obj.steps)
     if hasattr(obj, "transformers_"):
         yield from _walk([t for _, t, _ in obj.transformers_])
+    if hasattr(obj, "transformer_list"):
+        yield from _walk([t for _, t in obj.transformer_list])
     if hasattr(obj, "built_features"):
         yield from _walk([f[1] for f in obj.built_features])
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from exporters import onnx_transformers
 from scorebridge.errors import ConversionError
 
@@ -40,7 +42,7 @@ def register_converters() -> None:
         update_registered_converter(XGBClassifier, "XGBoostXGBClassifier", calculate_linear_classifier_output_shapes,
                                     convert_xgboost, options=classifier_options)
         update_registered_converter(XGBRegressor, "XGBoostXGBRegressor", calculate_linear_regressor_output_shapes,
-                                    convert_xgboost)
+                                    _with_logistic_link(convert_xgboost))
     except ImportError:
         pass
     try:
@@ -56,6 +58,7 @@ def register_converters() -> None:
     onnx_transformers.register()
     _register_tree_missing_routing()
     update_registered_parser(RawColumns, _parse_raw_columns)
+    _register_transformed_target()
     try:
         from scorebridge.compat import install_sklearn_pandas_shim
 
@@ -72,6 +75,38 @@ def register_converters() -> None:
 _NAN_ROUTING_TREES = ("SklearnDecisionTreeClassifier", "SklearnDecisionTreeRegressor", "SklearnExtraTreeClassifier",
                       "SklearnExtraTreeRegressor", "SklearnRandomForestClassifier", "SklearnRandomForestRegressor",
                       "SklearnExtraTreesClassifier", "SklearnExtraTreesRegressor")
+
+
+class _Outputs:
+    """An operator seen by a converter with other output names (to add nodes after its own)."""
+
+    def __init__(self, operator: Any, names: list[str]) -> None:
+        self._operator = operator
+        self.output_full_names = names
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._operator, name)
+
+
+def _with_logistic_link(convert: Any) -> Any:
+    """onnxmltools converts ``XGBRegressor(objective='reg:logistic')`` without its link: the trees' sum
+    plus the base score as a probability. XGBoost computes ``sigmoid(logit(base_score) + sum)``."""
+    def converter(scope: Any, operator: Any, container: Any) -> None:
+        if operator.raw_operator.get_xgb_params().get("objective") != "reg:logistic":
+            convert(scope, operator, container)
+            return
+        margin = scope.get_unique_variable_name("margin")
+        start = len(container.nodes)
+        convert(scope, _Outputs(operator, [margin]), container)
+        node = next(n for n in container.nodes[start:] if n.op_type == "TreeEnsembleRegressor")
+        base = next(a for a in node.attribute if a.name == "base_values")
+        probability = np.asarray(base.floats, dtype=np.float64)
+        del base.floats[:]
+        base.floats.extend(np.log(probability / (1.0 - probability)).astype(np.float32).tolist())
+        container.add_node("Sigmoid", [margin], operator.output_full_names,
+                           name=scope.get_unique_operator_name("Sigmoid"))
+
+    return converter
 
 
 def _register_tree_missing_routing() -> None:
@@ -172,3 +207,54 @@ def _parse_raw_columns(scope: Any, model: RawColumns, inputs: list, custom_parse
         concat.outputs.append(merged)
         inputs = [merged]
     return _parse_sklearn(scope, model.model, inputs, custom_parsers=custom_parsers)
+
+
+def _register_transformed_target() -> None:
+    """``TransformedTargetRegressor``: its regressor, then the inverse of the target transform."""
+    from skl2onnx._parse import _parse_sklearn, update_registered_parser
+    from skl2onnx.common._registration import register_converter, register_shape_calculator
+    from skl2onnx.common.data_types import DoubleTensorType
+    from sklearn.compose import TransformedTargetRegressor
+
+    def parse(scope: Any, model: Any, inputs: list, custom_parsers: Any = None) -> list:
+        predicted = _parse_sklearn(scope, model.regressor_, inputs, custom_parsers=custom_parsers)
+        operator = scope.declare_local_operator("ScorebridgeTargetInverse", model)
+        operator.inputs = predicted[:1]
+        operator.outputs.append(scope.declare_local_variable("variable", DoubleTensorType([None, 1])))
+        return operator.outputs
+
+    def shape(operator: Any) -> None:
+        operator.outputs[0].type = DoubleTensorType([operator.inputs[0].get_first_dimension(), 1])
+
+    register_converter("ScorebridgeTargetInverse", _convert_target_inverse, overwrite=True)
+    register_shape_calculator("ScorebridgeTargetInverse", shape, overwrite=True)
+    update_registered_parser(TransformedTargetRegressor, parse)
+
+
+def _convert_target_inverse(scope: Any, operator: Any, container: Any) -> None:
+    """``transformer_.inverse_transform`` of the regressor's output: a NumPy ufunc ``inverse_func``,
+    the identity, or a fitted StandardScaler."""
+    from exporters.onnx_transformers import _UFUNCS, _Graph, ufunc_name
+
+    g = _Graph(scope, container)
+    y = g.node("Reshape", [g.matrix(operator), g.const([-1, 1], np.int64)])
+    transformer = operator.raw_operator.transformer_
+    out = operator.outputs[0].full_name
+    if type(transformer).__name__ == "FunctionTransformer":
+        inverse = transformer.inverse_func
+        if inverse is None:
+            g.node("Identity", [y], out)
+            return
+        name = ufunc_name(inverse)
+        if name is None or transformer.inv_kw_args:
+            raise ConversionError(f"TransformedTargetRegressor(inverse_func={getattr(inverse, '__name__', inverse)!r}) "
+                                  "has no ONNX conversion: use a NumPy ufunc", converter="scorebridge")
+        g.node("Identity", [_UFUNCS[name](g, y)], out)
+    elif type(transformer).__name__ == "StandardScaler":
+        scale = transformer.scale_ if transformer.scale_ is not None else np.ones(1)
+        mean = transformer.mean_ if transformer.mean_ is not None else np.zeros(1)
+        g.node("Add", [g.node("Mul", [y, g.const(scale.reshape(1, -1))]), g.const(mean.reshape(1, -1))], out)
+    else:
+        raise ConversionError(f"TransformedTargetRegressor(transformer={type(transformer).__name__}) has no ONNX "
+                              "conversion: use func/inverse_func NumPy ufuncs or a StandardScaler",
+                              converter="scorebridge")
