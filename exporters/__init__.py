@@ -30,7 +30,7 @@ from scorebridge.bundle import (
     write_manifest,
 )
 from scorebridge.engines.native import native_prediction
-from scorebridge.errors import EngineError, FidelityError, ScorebridgeError, UntrustedPickleError
+from scorebridge.errors import FidelityError, ScorebridgeError, UntrustedPickleError
 from scorebridge.prediction import Prediction, output_columns
 
 __all__ = ["export_bundle", "verify_bundle"]
@@ -160,48 +160,7 @@ def engines_for(bundle: Bundle) -> list[str]:
 
 def _export_pmml(pipeline: Any, info: PipelineInfo, path: Path, verify: pd.DataFrame, native: Prediction,
                  tol: float) -> dict[str, Any]:
-    # The embedded verification records take the sample head plus the missing/unseen edge rows.
-    edge_start = len(verify) - _edge_rows(info)
-    records = pd.concat([verify.head(20), verify.iloc[edge_start:]])
-    pmml.convert(pipeline, info, path, verify_rows=records, tolerance=max(tol, 1e-9))
-    fix = _missing_as_unseen_fields(pipeline, info, verify)
-    if fix:
-        fix = pmml.set_missing_as_unseen(path, fix)
-    fields = pmml.output_fields(path)
-    spec: dict[str, Any] = {"missing_as_unseen": fix}
-    if info.task == "classification":
-        missing = [c for c in info.classes if str(c) not in fields["probabilities"]]
-        if missing:
-            raise EngineError(f"PMML has no probability output for class(es) {missing}")
-        spec.update(label_field=fields["target"], prediction_field=None,
-                    probability_fields={str(c): fields["probabilities"][str(c)] for c in info.classes})
-    else:
-        spec.update(label_field=None, prediction_field=fields["target"], probability_fields=None)
-    return spec
-
-
-def _edge_rows(info: PipelineInfo) -> int:
-    return sum(int(f.nullable) + int(f.optype == "categorical") for f in info.schema.fields)
-
-
-def _missing_as_unseen_fields(pipeline: Any, info: PipelineInfo, verify: pd.DataFrame) -> list[str]:
-    """String inputs whose missing value the native pipeline scores exactly like an unseen category
-    (one-hot ``handle_unknown='ignore'`` with no imputer): PMML must do the same."""
-    base = verify.head(5)
-    fields = []
-    for f in info.schema.fields:
-        if f.optype != "categorical" or f.is_numeric or not f.nullable:
-            continue
-        missing, unseen = base.copy(), base.copy()
-        missing[f.name] = pd.Series(np.nan, index=missing.index, dtype=object)
-        unseen[f.name] = f"{fidelity.UNSEEN_PREFIX}{f.name}"
-        a = native_prediction(pipeline, missing, info.task, info.classes)
-        b = native_prediction(pipeline, unseen, info.task, info.classes)
-        same = np.array_equal(a.probabilities, b.probabilities) if info.task == "classification" \
-            else np.array_equal(a.values, b.values)
-        if same:
-            fields.append(f.name)
-    return fields
+    return pmml.convert(pipeline, info, path, verify=verify, tolerance=tol)
 
 
 def _write_verification(path: Path, frame: pd.DataFrame, native: Prediction) -> None:

@@ -146,23 +146,24 @@ def _is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def encoder_categories(first_step: Any, columns: list[str]) -> dict[str, list]:
-    """Categories seen in training per raw input column, from OneHot/Ordinal/Target encoders inside
-    the first step (ColumnTransformer or DataFrameMapper), or the first step itself when it encodes
-    every column. ``columns`` are the pipeline's inputs (integer column selectors index them)."""
-    found: dict[str, list] = {}
+def column_encoders(first_step: Any, columns: list[str]) -> dict[str, tuple[Any, int]]:
+    """``{raw column: (encoder, index of the column among the encoder's inputs)}`` for the
+    OneHot/Ordinal/Target encoders inside the first step (ColumnTransformer or DataFrameMapper), or
+    the first step itself when it encodes every column. ``columns`` are the pipeline's inputs
+    (integer column selectors index them)."""
+    found: dict[str, tuple[Any, int]] = {}
 
-    def visit(transformer: Any, columns: list[str]) -> None:
+    def visit(transformer: Any, names: list[str]) -> None:
         for step in pipeline_steps(transformer) if hasattr(transformer, "steps") else [(None, transformer)]:
             est = step[1] if isinstance(step, tuple) else step
             if isinstance(est, list):  # DataFrameMapper allows a list of transformers
                 for sub in est:
-                    visit(sub, columns)
+                    visit(sub, names)
                 continue
             cats = getattr(est, "categories_", None)
-            if cats is not None and len(cats) == len(columns):
-                for col, values in zip(columns, cats):
-                    found[col] = [_py(v) for v in values if not _is_missing(_py(v))]
+            if cats is not None and len(cats) == len(names):
+                for j, col in enumerate(names):
+                    found[col] = (est, j)
 
     if hasattr(first_step, "transformers_"):
         for _, trans, cols in first_step.transformers_:
@@ -179,6 +180,13 @@ def encoder_categories(first_step: Any, columns: list[str]) -> dict[str, list]:
     else:
         visit(first_step, columns)
     return found
+
+
+def encoder_categories(first_step: Any, columns: list[str]) -> dict[str, list]:
+    """Categories seen in training per raw input column (see :func:`column_encoders`), without the
+    missing value an encoder may have learned as a category."""
+    return {col: [_py(v) for v in enc.categories_[j] if not _is_missing(_py(v))]
+            for col, (enc, j) in column_encoders(first_step, columns).items()}
 
 
 class _Chain:

@@ -13,7 +13,7 @@ from scorebridge.errors import EngineError
 from scorebridge.prediction import Prediction
 from scorebridge.schema import Columns
 
-_JVM_LOCK = threading.Lock()
+JVM_LOCK = threading.Lock()
 
 
 def pmml_arguments(bundle: Bundle, columns: Columns):
@@ -73,7 +73,7 @@ class JpmmlEngine(Engine):
 
         ensure_java_env()
         path = bundle.artifact_path("pmml")
-        with _JVM_LOCK:
+        with JVM_LOCK:
             try:
                 self.evaluator = make_evaluator(str(path), backend="jpype", lax=True).verify()
             except Exception as exc:  # Java exceptions surface as various Python types

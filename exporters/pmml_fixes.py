@@ -1,0 +1,190 @@
+"""Fixes applied to sklearn2pmml's PMML where its missing/unseen value handling differs from the
+native pipeline's. Each fix is decided from the fitted pipeline and proved by the fidelity gate.
+
+- **missing as unseen**: a string input whose missing value the pipeline's preprocessing turns into
+  exactly what it makes of an unseen category (one-hot ``handle_unknown='ignore'`` with no imputer in
+  front): sklearn2pmml passes the missing value on as *missing* (trees then take their default
+  branch), so the PMML replaces it with a sentinel category, which it then treats as unseen.
+- **missing encoded**: an ``OrdinalEncoder`` that learned the missing value as a category encodes it
+  as ``encoded_missing_value``; sklearn2pmml's lookup table has no row for it, so the PMML's
+  ``MapValues`` gets ``mapMissingTo`` with that code.
+- **invalid as is**: a string input that the native pipeline accepts unseen categories for, but
+  whose PMML field still refuses them (``invalidValueTreatment`` left at ``returnInvalid``, as
+  sklearn2pmml writes it for ``TargetEncoder``): the value flows on to the encoder's own default.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from exporters.fidelity import UNSEEN_PREFIX
+from exporters.introspect import PipelineInfo
+
+# Stands for "missing" in PMML where the native pipeline scores a missing category like an unseen one
+MISSING_SENTINEL = "__scorebridge_missing__"
+
+
+def _sample_rows(verify: pd.DataFrame, info: PipelineInfo) -> pd.DataFrame:
+    edges = sum(int(f.nullable) + int(f.optype == "categorical") for f in info.schema.fields)
+    return verify.iloc[:max(1, len(verify) - edges)]
+
+
+def _encoded(pipeline: Any, info: PipelineInfo, frame: pd.DataFrame) -> np.ndarray | None:
+    """What the model is given for ``frame``: the preprocessing's output, or (no preprocessing) the
+    native predictions. None when the pipeline refuses the frame."""
+    from sklearn.pipeline import Pipeline
+
+    try:
+        if len(info.steps) > 1:
+            out = Pipeline(info.steps[:-1]).transform(frame)
+        else:
+            estimator = info.steps[-1][1]
+            out = (estimator.predict_proba if hasattr(estimator, "predict_proba") else estimator.predict)(frame)
+    except Exception:  # the native pipeline refuses this value
+        return None
+    out = out.toarray() if hasattr(out, "toarray") else out
+    return np.asarray(out, dtype=np.float64)
+
+
+def missing_as_unseen_fields(pipeline: Any, info: PipelineInfo, verify: pd.DataFrame) -> list[str]:
+    """String inputs whose missing value the preprocessing encodes exactly like an unseen category,
+    on every sample row of ``verify`` (the model then cannot tell them apart, whatever it is)."""
+    base = _sample_rows(verify, info)
+    fields = []
+    for f in info.schema.fields:
+        if f.optype != "categorical" or f.is_numeric or not f.nullable:
+            continue
+        missing, unseen = base.copy(), base.copy()
+        missing[f.name] = pd.Series(np.nan, index=missing.index, dtype=object)
+        unseen[f.name] = f"{UNSEEN_PREFIX}{f.name}"
+        a, b = _encoded(pipeline, info, missing), _encoded(pipeline, info, unseen)
+        if a is not None and b is not None and np.array_equal(a, b, equal_nan=True):
+            fields.append(f.name)
+    return fields
+
+
+def _accepts_unseen(pipeline: Any, info: PipelineInfo, verify: pd.DataFrame, name: str) -> bool:
+    row = _sample_rows(verify, info).head(1).copy()
+    row[name] = f"{UNSEEN_PREFIX}{name}"
+    return _encoded(pipeline, info, row) is not None
+
+
+def _mining_field(text: str, field: str) -> re.Match | None:
+    from xml.sax.saxutils import quoteattr
+
+    return re.search(rf"<MiningField name={re.escape(quoteattr(field))}([^>]*?)/>", text)
+
+
+def _set_attributes(text: str, match: re.Match, field: str, attrs: dict[str, str]) -> str:
+    from xml.sax.saxutils import quoteattr
+
+    kept = match.group(1)
+    for key in attrs:
+        kept = re.sub(rf'\s{key}="[^"]*"', "", kept)
+    added = "".join(f" {k}={quoteattr(v)}" for k, v in attrs.items())
+    return text[:match.start()] + f"<MiningField name={quoteattr(field)}{kept}{added}/>" + text[match.end():]
+
+
+def set_missing_as_unseen(path: Path, fields: list[str]) -> list[str]:
+    """Make a missing value of each categorical ``field`` evaluate like an unseen category: missing
+    is replaced by a sentinel category, and ``asIs`` lets that (invalid) value through. A field the
+    model never uses has no MiningField (the converter prunes it) and needs no fix. Returns the
+    fields actually fixed."""
+    text = path.read_text()
+    fixed = []
+    for field in fields:
+        match = _mining_field(text, field)
+        if match is None:
+            continue
+        text = _set_attributes(text, match, field, {"missingValueReplacement": MISSING_SENTINEL,
+                                                    "missingValueTreatment": "asValue",
+                                                    "invalidValueTreatment": "asIs"})
+        fixed.append(field)
+    path.write_text(text)
+    return fixed
+
+
+def set_invalid_as_is(path: Path, pipeline: Any, info: PipelineInfo, verify: pd.DataFrame) -> list[str]:
+    """``invalidValueTreatment="asIs"`` for string inputs the native pipeline accepts unseen values of
+    but whose MiningField leaves the default (``returnInvalid``). Returns the fields changed."""
+    text = path.read_text()
+    fixed = []
+    for f in info.schema.fields:
+        if f.optype != "categorical" or f.is_numeric:
+            continue
+        match = _mining_field(text, f.name)
+        if match is None or "invalidValueTreatment" in match.group(1):
+            continue
+        if _accepts_unseen(pipeline, info, verify, f.name):
+            text = _set_attributes(text, match, f.name, {"invalidValueTreatment": "asIs"})
+            fixed.append(f.name)
+    if fixed:
+        path.write_text(text)
+    return fixed
+
+
+def set_missing_encoded(path: Path, pipeline: Any, info: PipelineInfo) -> list[str]:
+    """``mapMissingTo`` on the lookup of each raw string input an OrdinalEncoder encodes missing
+    values of (a finite ``encoded_missing_value``). Returns the fields changed."""
+    from xml.sax.saxutils import quoteattr
+
+    from exporters.introspect import column_encoders
+    from exporters.onnx_transformers import encoder_tables
+
+    encoders = column_encoders(info.steps[0][1], info.schema.names) if len(info.steps) > 1 else {}
+    text = path.read_text()
+    fixed = []
+    for name, (encoder, j) in encoders.items():
+        if type(encoder).__name__ != "OrdinalEncoder" or not any(_is_nan(c) for c in encoder.categories_[j]):
+            continue
+        code = float(encoder_tables(encoder)[j][1][-1, 0])  # the encoder's output for a missing value
+        field = re.escape(quoteattr(name))
+        match = re.search(rf"<MapValues(?![^>]*mapMissingTo)([^>]*)>(\s*<FieldColumnPair field={field})", text)
+        if np.isfinite(code) and match:
+            value = quoteattr(f"{code:g}" if code == int(code) else repr(code))
+            text = text[:match.start()] + f"<MapValues{match.group(1)} mapMissingTo={value}>{match.group(2)}" + \
+                text[match.end():]
+            fixed.append(name)
+    if fixed:
+        path.write_text(text)
+    return fixed
+
+
+def _is_nan(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))
+
+
+def apply(path: Path, pipeline: Any, info: PipelineInfo, verify: pd.DataFrame) -> dict[str, list[str]]:
+    """Apply every fix that the pipeline needs; returns the fields each fix changed (for the manifest)."""
+    missing = missing_as_unseen_fields(pipeline, info, verify)
+    fixes = {"missing_as_unseen": set_missing_as_unseen(path, missing) if missing else []}
+    fixes["missing_encoded"] = set_missing_encoded(path, pipeline, info)
+    fixes["invalid_as_is"] = set_invalid_as_is(path, pipeline, info, verify)
+    return fixes
+
+
+def keep_verification_if_valid(path: Path) -> bool:
+    """Drop the PMML's verification records when JPMML rejects them; returns whether they stay.
+
+    A PMML whose records fail is left out by the fidelity gate either way; without them the gate
+    reports by how much, and on which rows, it disagrees instead of "cannot load"."""
+    from jpmml_evaluator import make_evaluator
+
+    from scorebridge.engines.jpmml import JVM_LOCK
+    from scorebridge.jvm import ensure_java_env
+
+    ensure_java_env()
+    with JVM_LOCK:
+        try:
+            make_evaluator(str(path), backend="jpype", lax=True).verify()
+            return True
+        except Exception:  # JPMML raises its Java exception types
+            pass
+    text = path.read_text()
+    path.write_text(re.sub(r"\s*<ModelVerification\b.*?</ModelVerification>", "", text, flags=re.S))
+    return False
