@@ -26,6 +26,7 @@ from batch_jobs.partition import SUCCESS, staged_partition
 from batch_jobs.spec import InputSpec, JobSpec, check_ds
 from batch_jobs.summary import ScoreSummary
 from scorebridge.bundle import MANIFEST, Bundle, sha256_file
+from scorebridge.engines import ENGINE_ARTIFACTS, choose_engine
 
 log = logging.getLogger("batch_jobs")
 
@@ -93,10 +94,11 @@ def wait_for_input(spec: InputSpec, ds: str, cancel: threading.Event | None = No
             raise JobCancelledError(f"cancelled while waiting for {path}; nothing was written")
 
 
-def _model_record(bundle: Bundle) -> dict[str, Any]:
-    onnx = bundle.manifest["artifacts"].get("onnx", {})
-    return {"name": bundle.name, "version": bundle.version, "path": str(bundle.path),
-            "sha256": onnx.get("sha256"), "artifact": onnx.get("file"),
+def _model_record(bundle: Bundle, engine: str) -> dict[str, Any]:
+    """The model a run scored with: the artifact its engine read (``model.onnx``, ``model.ubj``, ...)."""
+    entry = bundle.manifest["artifacts"].get(ENGINE_ARTIFACTS[engine][-1], {})
+    return {"name": bundle.name, "version": bundle.version, "path": str(bundle.path), "engine": engine,
+            "sha256": entry.get("sha256"), "artifact": entry.get("file"),
             "manifest_sha256": sha256_file(bundle.path / MANIFEST)}
 
 
@@ -121,6 +123,8 @@ def run_job(spec: JobSpec, ds: str | None = None, *, trigger: str = "manual", at
     try:
         bundle = Bundle.load(spec.model, verify=False)  # engines verify the artifacts they read
         model_label = f"{bundle.name}@{bundle.version}"
+        # before waiting for the input: a runtime the bundle has no artifact for fails now, naming what it has
+        engine = choose_engine(bundle, "batch", spec.local.runtime if spec.engine == "local" else "auto")
         summary = ScoreSummary(bundle.task, bundle.classes, bundle.read_verification())
         input_path = wait_for_input(spec.input, ds, cancel)
         log.info("%s dt=%s: scoring %s with %s (%s engine)", spec.name, ds, input_path, model_label, spec.engine)
@@ -135,7 +139,7 @@ def run_job(spec: JobSpec, ds: str | None = None, *, trigger: str = "manual", at
                 "job": spec.name, "ds": ds, "status": "success", "trigger": trigger, "attempt": attempt,
                 "fire_time": fire_time.isoformat() if fire_time else None,
                 "engine": spec.engine, "scoring": result["scoring"],
-                "model": _model_record(bundle),
+                "model": _model_record(bundle, engine),
                 "input": {"path": str(input_path), "format": spec.input.format, "rows": result["rows_in"]},
                 "output": {"path": str(stage.final), "rows": result["rows_out"], "files": result["files"],
                            "keep_columns": list(spec.output.keep_columns),

@@ -83,7 +83,7 @@ def _engine_for(bundle_dir: str) -> tuple[Bundle, Any]:
         from scorebridge.engines import load_engine
 
         bundle = Bundle.load(bundle_dir, verify=False)
-        # "auto": the XGBoost fast path when this worker has XGBoost, else ONNX Runtime
+        # "auto": the XGBoost fast path when this worker has XGBoost, else ONNX Runtime, else JPMML
         _ENGINES[bundle_dir] = (bundle, load_engine(bundle, "auto", threads=1))
     return _ENGINES[bundle_dir]
 
@@ -181,23 +181,20 @@ def _ship_bundle(spark: Any, bundle: Bundle) -> tuple[str, bool]:
     """Where executors find the bundle: its own path in local mode, else a uniquely named shipped copy."""
     if spark.sparkContext.master.startswith("local"):
         return str(bundle.path), False
-    digest = bundle.manifest["artifacts"]["onnx"]["sha256"][:12]
+    from scorebridge.engines import ENGINE_ARTIFACTS, PREFERENCE
+
+    # what the "auto" engine may load on an executor (it picks by what that worker has installed)
+    artifacts = bundle.manifest["artifacts"]
+    kinds = [k for engine in PREFERENCE["batch"] for k in ENGINE_ARTIFACTS[engine] if k in artifacts]
+    scoring = [artifacts[k]["file"] for k in dict.fromkeys(kinds)]
+    digest = artifacts[kinds[0]]["sha256"][:12]
     name = f"{bundle.name}-{bundle.version}-{digest}"
     copy = Path(tempfile.mkdtemp(prefix="scorebridge-bundle-")) / name
     copy.mkdir()
-    # what the "auto" engine may load on an executor: the ONNX model and the XGBoost fast path
-    artifacts = bundle.manifest["artifacts"]
-    scoring = [artifacts[k]["file"] for k in _scoring_artifacts(bundle, "onnx") + _scoring_artifacts(bundle, "xgboost")
-               if k in artifacts]
     for file in (MANIFEST, *scoring):
         shutil.copy2(bundle.path / file, copy / file)
     spark.sparkContext.addFile(str(copy), recursive=True)
     return name, True
-
-
-def _scoring_artifacts(bundle: Bundle, engine: str) -> list[str]:
-    """The artifacts engine ``engine`` reads."""
-    return ["xgboost_preprocess", "xgboost_booster"] if engine == "xgboost" else ["onnx"]
 
 
 def _spark_type(arrow_type: pa.DataType) -> Any:
@@ -279,11 +276,11 @@ def _run_job_group(ctx: RunContext, sc: Any, action: Callable[[], Any]) -> Any:
 
 def run_spark(ctx: RunContext) -> dict[str, Any]:
     """Score ``ctx.input_path`` on Spark into ``ctx.stage``; returns rows, files and engine details."""
-    from scorebridge.engines import batch_engine
+    from scorebridge.engines import ENGINE_ARTIFACTS, choose_engine
 
     bundle = ctx.bundle
     # on the driver, once: a tampered model fails before any task runs (tasks verify what they load too)
-    for kind in _scoring_artifacts(bundle, batch_engine(bundle)):
+    for kind in ENGINE_ARTIFACTS[choose_engine(bundle, "batch")]:
         bundle.verify_artifact(kind)
     spark = get_session(ctx.spec)
     run = _run_arrow if ctx.spec.spark.io == "arrow" else _run_dataframe

@@ -117,7 +117,8 @@ class LocalSpec:
 
     batch_size: int
     threads: int  # batches scored at once, each by its own single-threaded engine
-    runtime: str  # the bundle engine: auto (default: xgboost fast path, else onnx), onnx, xgboost, native, pmml
+    runtime: str  # the bundle engine: auto (default: the xgboost fast path, else onnx, else pmml, whichever
+    # the bundle holds), onnx, xgboost, native, pmml
     trust_pickles: bool
 
 
@@ -275,6 +276,8 @@ def load_job(path: str | os.PathLike[str], *, check_model: bool = True) -> JobSp
     if runtime == "native" and not trust:
         raise loc.fail("runtime", "the native runtime unpickles model.joblib, which executes code: set "
                                   "local.trust_pickles = true only for bundles you built")
+    if check_model and runtime != "auto" and engine == "local":
+        _check_runtime(loc, model, runtime)
     local_spec = LocalSpec(batch_size=loc.count("batch_size", 1), threads=loc.count("threads", 1),
                            runtime=runtime, trust_pickles=trust)
 
@@ -310,6 +313,18 @@ def _model_ref(top: _Reader, check: bool) -> str:
         except BundleError as exc:
             raise top.fail("model", str(exc)) from None
     return absolute
+
+
+def _check_runtime(loc: _Reader, model: str, runtime: str) -> None:
+    """An explicit runtime must find its artifact in the bundle (the manifest says what it holds)."""
+    from scorebridge.bundle import Bundle
+    from scorebridge.engines import choose_engine
+    from scorebridge.errors import ScorebridgeError
+
+    try:
+        choose_engine(Bundle.load(model, verify=False), "batch", runtime)
+    except ScorebridgeError as exc:
+        raise loc.fail("runtime", str(exc)) from None
 
 
 def _schedule(source: Path, doc: dict[str, Any]) -> ScheduleSpec:

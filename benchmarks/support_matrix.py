@@ -24,7 +24,6 @@ sys.path.insert(0, str(ROOT))
 
 from exporters import export_bundle  # noqa: E402
 from exporters.fidelity import DEFAULT_TOLERANCE  # noqa: E402
-from exporters.support import SUPPORTED_ESTIMATORS, SUPPORTED_STEPS  # noqa: E402
 from exporters.support_matrix import N_TREES, cases, train  # noqa: E402
 
 ARTIFACTS = ("pmml", "onnx", "pypmml")
@@ -82,13 +81,10 @@ edit by hand. Libraries: {libs}.
 
 ## What converts
 
-Steps: {", ".join(f"`{s}`" for s in SUPPORTED_STEPS)}.
-Estimators: {", ".join(f"`{e}`" for e in SUPPORTED_ESTIMATORS)} (XGBoost binary and multiclass).
-Anything else fails before conversion with `UnsupportedPipelineError`, naming the step and what to use
-instead (`exporters/support.py`): e.g. `OneHotEncoder(handle_unknown="error")` → `handle_unknown="ignore"`;
-a `OneHotEncoder`/`OrdinalEncoder` that learned missing values as a category → put
-`SimpleImputer(strategy="constant")` before it; `OrdinalEncoder` must use
-`handle_unknown="use_encoded_value"`; sklearn2pmml `Domain` decorators → remove them.
+The converters decide what converts and the fidelity gate what is faithful: each artifact is
+written when it converts and agrees with the native pipeline, and left out otherwise, with the reason
+in the manifest's `excluded` (see `docs/bundle.md`). The few steps refused before any conversion are
+on the denylist in `exporters/denylist.py`.
 
 ## How to read it
 

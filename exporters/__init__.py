@@ -1,15 +1,20 @@
-"""Exporters: a fitted pipeline becomes a verified PMML + ONNX model bundle.
+"""Exporters: a fitted pipeline becomes a verified model bundle, each artifact gated on its own.
 
 >>> bundle = export_bundle(pipeline, sample_df, name="credit_risk", repo="models")
->>> print(fidelity.format_table(bundle.manifest["fidelity"]))
+>>> print(report.format_table(bundle.manifest["fidelity"], excluded=bundle.manifest["excluded"]))
+
+The converters decide what they can convert (sklearn2pmml for PMML, skl2onnx/onnxmltools for ONNX)
+and the fidelity gate decides what is faithful; the bundle holds every artifact that passes both,
+and its manifest says why any other is absent (``exporters/gate.py``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import platform
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -17,9 +22,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from exporters import fidelity, onnx, pmml
+from exporters import artifacts, boundary, denylist, fidelity
+from exporters.artifacts import FILES, FORMATS
+from exporters.gate import Gate, parse_formats, parse_require
 from exporters.introspect import PipelineInfo, inspect_pipeline
-from exporters.support import check_supported
 from scorebridge import __version__
 from scorebridge.bundle import (
     Bundle,
@@ -29,82 +35,118 @@ from scorebridge.bundle import (
     staged_bundle_dir,
     write_manifest,
 )
-from scorebridge.engines.native import native_prediction
-from scorebridge.errors import FidelityError, ScorebridgeError, UntrustedPickleError
+from scorebridge.errors import ConversionError, JavaNotFoundError, UntrustedPickleError
 from scorebridge.prediction import Prediction, output_columns
 
-__all__ = ["export_bundle", "verify_bundle"]
+__all__ = ["FORMATS", "export_bundle", "verify_bundle"]
 
 log = logging.getLogger(__name__)
-FORMATS = ("pmml", "onnx")
+_EVALUATORS = {"pmml": "jpmml-evaluator", "onnx": "onnxruntime", "xgboost": "xgboost + onnxruntime",
+               "pypmml": "pypmml", "native": "scikit-learn"}  # report names of engines that did not load
 _LIBRARIES = ("scikit-learn", "xgboost", "lightgbm", "sklearn2pmml", "skl2onnx", "onnxmltools", "onnx",
               "onnxruntime", "sklearn-pandas", "jpmml-evaluator", "pypmml", "pandas", "numpy")
 
 
 def export_bundle(pipeline: Any, sample: pd.DataFrame, *, name: str, repo: str | Path = "models",
-                  version: str | None = None, formats: Sequence[str] = FORMATS, tolerance: float | None = None,
+                  version: str | None = None, formats: str | Iterable[str] = FORMATS,
+                  require: str | Iterable[str] = "any", tolerance: float | None = None,
                   target: str | None = None) -> Bundle:
     """Export a fitted pipeline to ``<repo>/<name>/<version>/`` and prove it predicts what it did.
 
     ``sample`` is a DataFrame of raw inputs (training rows are ideal). The exporter adds rows with a
     missing value in each input and an unseen category in each categorical input, scores them with
-    the native pipeline and with every artifact (PMML through JPMML-Evaluator, ONNX through ONNX
-    Runtime, and pypmml, reported only), and writes the agreement into the manifest. Raises
-    :class:`FidelityError` (and writes nothing) when a gating artifact disagrees beyond
-    ``tolerance`` (default: per model family, see :data:`fidelity.DEFAULT_TOLERANCE`), and
-    :class:`UnsupportedPipelineError` before any work for a step without a faithful conversion.
+    the native pipeline, then converts the pipeline to each of ``formats`` (``pmml``, ``onnx`` and,
+    for XGBoost, the ``xgboost`` fast path) on its own and scores them too (PMML through
+    JPMML-Evaluator, ONNX through ONNX Runtime; pypmml is reported only). An artifact that converts
+    and agrees within ``tolerance`` (default: per model family, see
+    :data:`fidelity.DEFAULT_TOLERANCE`) is written; any other is left out and the manifest's
+    ``excluded`` says why.
+
+    ``require`` is ``"any"`` (at least one faithful artifact) or the formats that must all be
+    written (``"pmml"``, ``"onnx"``, ``"pmml,onnx"``). When that fails nothing is written and
+    :class:`~scorebridge.errors.ExportError` (:class:`FidelityError` when only disagreement blocked it,
+    :class:`UnsupportedPipelineError` for the denylist) says, in one line, what blocked each format
+    and what to change. Bad input (an unfitted pipeline, a sample the pipeline cannot score) fails
+    before any work with a one-line :class:`~scorebridge.errors.ScorebridgeError`.
     """
     check_name(name)
-    formats = tuple(formats)
-    unknown = [f for f in formats if f not in FORMATS]
-    if unknown or not formats:
-        raise ScorebridgeError(f"unknown format(s) {', '.join(unknown) or '(none)'}: choose from pmml, onnx")
-    check_supported(pipeline)
+    formats = parse_formats(formats)
+    boundary.check_pipeline(pipeline)
+    boundary.check_sample_columns(pipeline, sample, target)
     info = inspect_pipeline(pipeline, sample, target)
-    tol = float(tolerance) if tolerance is not None else fidelity.default_tolerance(info.family)
-    if "pmml" in formats:
+    sample = info.sample  # a NumPy sample becomes a DataFrame with columns x0, x1, ...
+    boundary.check_sample_values(sample, info)
+    required = parse_require(require, formats)
+    offered = FORMATS if info.family == "xgboost" else ("pmml", "onnx")  # the fast path is an XGBoost booster's
+    if "xgboost" not in offered and "xgboost" not in (required or ()) and formats != ("xgboost",):
+        formats = tuple(f for f in formats if f in offered)
+    gate = Gate(formats, required, offered)
+    if "xgboost" in gate.active and "xgboost" not in offered:
+        gate.exclude("xgboost", {"reason": "not_applicable",
+                                 "message": f"the XGBoost fast path needs an XGBoost model, not {info.family}"})
+    for denial in denylist.check(pipeline):
+        for fmt in denial.formats:
+            if fmt in gate.active:
+                gate.exclude(fmt, denial.to_manifest())
+    if "pmml" in gate.active:
         from scorebridge.jvm import java_home
 
-        java_home()  # fail before any work when there is no JVM
+        try:
+            java_home()  # sklearn2pmml and JPMML run on a JVM
+        except JavaNotFoundError as exc:
+            gate.exclude("pmml", {"reason": "unavailable", "message": str(exc)})
+    gate.check()
+    tol = float(tolerance) if tolerance is not None else fidelity.default_tolerance(info.family)
     verify = fidelity.verification_frame(sample, info.schema)
-    native = native_prediction(pipeline, verify, info.task, info.classes)
+    kinds = fidelity.row_kinds(len(verify), info.schema)
+    native = boundary.native_outputs(pipeline, verify, info, fidelity.edge_kinds(info.schema))
     repo = Path(repo)
     version = version or next_version(repo / name)
     with staged_bundle_dir(repo, name, version) as tmp:
         manifest = _manifest(info, name, version, tol)
-        artifacts = manifest["artifacts"]
+        entries = manifest["artifacts"]
         _write_verification(tmp / "verification.parquet", verify, native)
-        artifacts["verification"] = artifact_entry(tmp / "verification.parquet")
+        entries["verification"] = artifact_entry(tmp / "verification.parquet")
         import joblib
 
         joblib.dump(pipeline, tmp / "model.joblib", compress=3)
-        artifacts["native"] = artifact_entry(tmp / "model.joblib", executes_code=True)
-        if "pmml" in formats:
-            manifest["pmml"] = _export_pmml(pipeline, info, tmp / "model.pmml", verify, native, tol)
-            artifacts["pmml"] = artifact_entry(tmp / "model.pmml")
-        if "onnx" in formats:
-            manifest["onnx"] = onnx.convert(pipeline, info, tmp / "model.onnx")
-            artifacts["onnx"] = artifact_entry(tmp / "model.onnx")
-            fast = onnx.convert_xgboost_fast_path(pipeline, info, tmp / "preprocess.onnx", tmp / "model.ubj")
-            if fast:
-                manifest["xgboost"] = fast
-                artifacts["xgboost_preprocess"] = artifact_entry(tmp / "preprocess.onnx")
-                artifacts["xgboost_booster"] = artifact_entry(tmp / "model.ubj")
+        entries["native"] = artifact_entry(tmp / "model.joblib", executes_code=True)
+        # required formats first: a required one that cannot convert fails the export before the others run
+        for fmt in sorted(gate.active, key=lambda f: f not in (gate.required or ())):
+            try:
+                section = artifacts.convert(fmt, pipeline, info, tmp, verify, tol)
+            except ConversionError as exc:
+                log.debug("%s left out: %s", fmt, exc.message)
+                gate.conversion_failed(exc)
+                continue
+            if section is None:
+                gate.exclude(fmt, {"reason": "not_applicable", "message": "the XGBoost fast path serves objectives "
+                                                                           "that yield probabilities or values"})
+                continue
+            manifest[fmt] = section
+            entries.update({kind: artifact_entry(tmp / file) for kind, file in FILES[fmt].items()})
+        gate.check()
         write_manifest(tmp, manifest)
         staged = Bundle.load(tmp)
-        manifest["fidelity"] = measure(staged, verify, native, tol, engines_for(staged))
+        reports = measure(staged, verify, native, tol, engines_for(staged), kinds=kinds)
+        for fmt in gate.measured(reports):
+            log.debug("%s left out: disagrees with the native pipeline", fmt)
+            manifest.pop(fmt, None)
+            for kind, file in FILES[fmt].items():
+                entries.pop(kind, None)
+                (tmp / file).unlink(missing_ok=True)
+        gate.check()
+        manifest["fidelity"] = reports
+        manifest["excluded"] = gate.excluded
         write_manifest(tmp, manifest)
-        failed = [k for k, r in manifest["fidelity"].items() if r.get("gating") and not r["passed"]]
-        if failed:
-            raise FidelityError(
-                f"{', '.join(failed)} disagree(s) with the native pipeline beyond tolerance {tol:g}; nothing "
-                f"was written\n{fidelity.format_table(manifest['fidelity'])}")
     return Bundle.load(repo / name / version)
 
 
 def measure(bundle: Bundle, frame: pd.DataFrame, native: Prediction, tolerance: float,
-            engines: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Score ``frame`` with each engine and compare with ``native``; an engine that fails is reported."""
+            engines: Sequence[str], *, kinds: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Score ``frame`` with each engine and compare with ``native``; an engine that fails is reported.
+
+    ``kinds`` labels each row (:func:`fidelity.row_kinds`) so a failing report names its worst rows."""
     from scorebridge.engines import load_engine
 
     columns = bundle.schema.from_frame(frame)
@@ -113,11 +155,13 @@ def measure(bundle: Bundle, frame: pd.DataFrame, native: Prediction, tolerance: 
         gating = name in fidelity.GATING
         try:
             engine = load_engine(bundle, name)
-            report = fidelity.compare(engine.predict_columns(columns), native, tolerance)
+            report = fidelity.compare(engine.predict_columns(columns), native, tolerance, kinds)
             report = {"evaluator": engine.describe(), **report, "gating": gating}
         except Exception as exc:  # report any runtime's failure; gating ones fail the export
-            log.warning("%s evaluation failed: %s", name, exc)
-            report = {"evaluator": name, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}",
+            log.debug("%s evaluation failed: %s", name, exc)  # the report shows it
+            # the bundle's own directory is noise in the report (and only a staging name during an export)
+            text = str(exc).replace(f"{bundle.path}{os.sep}", "").strip().splitlines() or [""]
+            report = {"evaluator": _EVALUATORS.get(name, name), "error": f"{type(exc).__name__}: {text[0][:200]}",
                       "passed": False, "gating": gating}
         reports[name] = report
     return reports
@@ -158,11 +202,6 @@ def engines_for(bundle: Bundle) -> list[str]:
     return engines
 
 
-def _export_pmml(pipeline: Any, info: PipelineInfo, path: Path, verify: pd.DataFrame, native: Prediction,
-                 tol: float) -> dict[str, Any]:
-    return pmml.convert(pipeline, info, path, verify=verify, tolerance=tol)
-
-
 def _write_verification(path: Path, frame: pd.DataFrame, native: Prediction) -> None:
     out = frame.copy()
     for key, values in fidelity.native_columns(native).items():
@@ -189,6 +228,7 @@ def _manifest(info: PipelineInfo, name: str, version: str, tol: float) -> dict[s
         "inputs": info.schema.to_manifest(),
         "outputs": outputs,
         "artifacts": {},
+        "excluded": {},
         "tolerance": {"value": tol, "kind": "relative to max(1,|y|)" if regression else "absolute probability"},
         "fidelity": {},
         "libraries": _libraries(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -69,6 +70,24 @@ def verification_frame(sample: pd.DataFrame, schema: InputSchema, *, max_rows: i
     return out
 
 
+def edge_kinds(schema: InputSchema) -> list[str]:
+    """What each edge row at the end of :func:`verification_frame`'s output holds, in order
+    (``"missing x1"``, ``"unseen c1"``): reports name the rows an artifact gets wrong."""
+    kinds = []
+    for f in schema.fields:
+        if f.nullable:
+            kinds.append(f"missing {f.name}")
+        if f.optype == "categorical":
+            kinds.append(f"unseen {f.name}")
+    return kinds
+
+
+def row_kinds(frame_rows: int, schema: InputSchema) -> list[str]:
+    """A label per row of a verification frame of ``frame_rows`` rows: ``"sample"`` then the edge rows."""
+    edges = edge_kinds(schema)
+    return ["sample"] * (frame_rows - len(edges)) + edges
+
+
 def _unseen_number(categories: tuple | None) -> float:
     values = [float(c) for c in categories or () if isinstance(c, (int, float))]
     return float(max(values, default=0.0) + 1000.0)
@@ -87,51 +106,47 @@ def prediction_from_native_columns(frame: pd.DataFrame, task: str, classes: list
     return Prediction.regression(frame["native_prediction"].to_numpy(np.float64))
 
 
-def compare(artifact: Prediction, native: Prediction, tolerance: float) -> dict[str, Any]:
+def compare(artifact: Prediction, native: Prediction, tolerance: float,
+            kinds: Sequence[str] | None = None) -> dict[str, Any]:
     """Agreement of an artifact's predictions with the native ones.
 
     Classification: max absolute probability difference, label agreement, and label mismatches on
     rows whose native winning margin exceeds the tolerance (must be none). Regression: max absolute
-    and relative (to ``max(1, |native|)``) differences.
+    and relative (to ``max(1, |native|)``) differences. With ``kinds`` (a label per row, see
+    :func:`row_kinds`), a failing report lists in ``worst_rows`` the kinds of rows that fail, worst
+    first (at most three).
     """
+    report, errors, bad = _compare(artifact, native, tolerance)
+    if kinds is not None and not report["passed"]:
+        worst: list[str] = []
+        for i in np.argsort(-np.nan_to_num(errors, nan=np.inf), kind="stable"):
+            if bad[i] and kinds[i] not in worst:
+                worst.append(kinds[i])
+        report["worst_rows"] = worst[:3]
+    return report
+
+
+def _compare(artifact: Prediction, native: Prediction,
+             tolerance: float) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+    """(report, per-row error, per-row failure mask)."""
     rows = len(native)
     if native.task == "classification":
-        diff = np.abs(artifact.probabilities - native.probabilities)
-        per_row = diff.max(axis=1)
+        per_row = np.abs(artifact.probabilities - native.probabilities).max(axis=1)
         labels_equal = np.asarray([str(a) == str(b) for a, b in zip(artifact.labels, native.labels)])
         top2 = np.sort(native.probabilities, axis=1)[:, -2:] if native.probabilities.shape[1] > 1 else None
         margin = (top2[:, 1] - top2[:, 0]) if top2 is not None else np.ones(rows)
-        beyond = int(np.sum(~labels_equal & (margin > tolerance)))
+        beyond = ~labels_equal & (margin > tolerance)
         max_diff = float(np.nanmax(per_row)) if rows else 0.0
-        passed = bool(max_diff <= tolerance and beyond == 0 and not np.isnan(per_row).any())
-        return {"rows": rows, "max_abs_diff": max_diff, "rows_over_tolerance": int(np.sum(per_row > tolerance)),
-                "label_agreement": float(labels_equal.mean()) if rows else 1.0,
-                "label_mismatches": int(np.sum(~labels_equal)), "label_mismatches_beyond_margin": beyond,
-                "tolerance": tolerance, "passed": passed}
+        passed = bool(max_diff <= tolerance and not beyond.any() and not np.isnan(per_row).any())
+        report = {"rows": rows, "max_abs_diff": max_diff, "rows_over_tolerance": int(np.sum(per_row > tolerance)),
+                  "label_agreement": float(labels_equal.mean()) if rows else 1.0,
+                  "label_mismatches": int(np.sum(~labels_equal)),
+                  "label_mismatches_beyond_margin": int(beyond.sum()), "tolerance": tolerance, "passed": passed}
+        return report, per_row, (per_row > tolerance) | beyond | np.isnan(per_row)
     diff = np.abs(artifact.values - native.values)
     rel = diff / np.maximum(1.0, np.abs(native.values))
     max_rel = float(np.nanmax(rel)) if rows else 0.0
-    return {"rows": rows, "max_abs_diff": float(np.nanmax(diff)) if rows else 0.0, "max_rel_diff": max_rel,
-            "rows_over_tolerance": int(np.sum(rel > tolerance)), "tolerance": tolerance,
-            "passed": bool(max_rel <= tolerance and not np.isnan(rel).any())}
-
-
-def format_table(fidelity: dict[str, dict[str, Any]], title: str = "") -> str:
-    """A fixed-width text table of fidelity reports (one row per artifact/evaluator)."""
-    header = (f"{'artifact':<8} {'evaluator':<30} {'rows':>5} {'max_abs_diff':>12} {'max_rel_diff':>12} "
-              f"{'labels':>8} {'tolerance':>9} result")
-    lines = [title] if title else []
-    lines += [header, "-" * len(header)]
-    for name, rep in fidelity.items():
-        if "error" in rep:
-            lines.append(f"{name:<8} {rep.get('evaluator', ''):<30} {'-':>5} {'-':>12} {'-':>12} {'-':>8} {'-':>9} "
-                         f"ERROR ({rep['error']})")
-            continue
-        labels = f"{rep['label_agreement']:.2%}" if "label_agreement" in rep else "-"
-        verdict = "pass" if rep["passed"] else "FAIL"
-        if not rep.get("gating", True):
-            verdict += " (reported, not gating)"
-        rel = f"{rep['max_rel_diff']:.3g}" if "max_rel_diff" in rep else "-"
-        lines.append(f"{name:<8} {rep.get('evaluator', ''):<30} {rep['rows']:>5} {rep['max_abs_diff']:>12.3g} "
-                     f"{rel:>12} {labels:>8} {rep['tolerance']:>9.1g} {verdict}")
-    return "\n".join(lines)
+    report = {"rows": rows, "max_abs_diff": float(np.nanmax(diff)) if rows else 0.0, "max_rel_diff": max_rel,
+              "rows_over_tolerance": int(np.sum(rel > tolerance)), "tolerance": tolerance,
+              "passed": bool(max_rel <= tolerance and not np.isnan(rel).any())}
+    return report, rel, (rel > tolerance) | np.isnan(rel)

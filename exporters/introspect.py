@@ -96,47 +96,6 @@ def model_family(estimator: Any) -> str:
     return "other"
 
 
-def step_paths(pipeline: Any, prefix: str = "") -> list[tuple[str, Any]]:
-    """``(path, estimator)`` for every step nested in a pipeline, e.g.
-    ``("'preprocess' > 'num' > 'bins' (KBinsDiscretizer)", <KBinsDiscretizer>)``, outermost first."""
-    out: list[tuple[str, Any]] = []
-
-    def visit(obj: Any, path: str) -> None:
-        if obj is None or isinstance(obj, str):
-            return
-        if isinstance(obj, list):  # a DataFrameMapper feature's transformer chain
-            for i, sub in enumerate(obj):
-                visit(sub, f"{path}[{i}]")
-            return
-        out.append((f"{path} ({type(obj).__name__})", obj))
-        children: list[tuple[str, Any]] = []
-        if hasattr(obj, "steps"):
-            children = list(obj.steps)
-        elif hasattr(obj, "transformers_"):
-            children = [(n, t) for n, t, _ in obj.transformers_]
-        elif hasattr(obj, "transformer_list"):
-            children = list(obj.transformer_list)
-        elif hasattr(obj, "built_features"):
-            children = [(", ".join(map(str, f[0])) if not isinstance(f[0], str) else f[0], f[1])
-                        for f in obj.built_features]
-        elif type(obj).__name__ in _SEARCHES and hasattr(obj, "best_estimator_"):
-            children = [("best_estimator_", obj.best_estimator_)]
-        for name, child in children:
-            visit(child, f"{path} > '{name}'" if path else f"'{name}'")
-
-    for name, step in (pipeline.steps if hasattr(pipeline, "steps") else [(prefix or "estimator", pipeline)]):
-        visit(step, f"'{name}'")
-    return out
-
-
-def find_step(pipeline: Any, class_name: str) -> str | None:
-    """The path (see :func:`step_paths`) of the first step of class ``class_name``, or None."""
-    for path, obj in step_paths(pipeline):
-        if type(obj).__name__ == class_name:
-            return path
-    return None
-
-
 def _py(value: Any) -> Any:
     """NumPy scalars to plain Python (for JSON)."""
     return value.item() if isinstance(value, np.generic) else value

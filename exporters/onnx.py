@@ -124,10 +124,12 @@ def _to_onnx(model: Any, info: PipelineInfo, path: Path, options: dict | None = 
     try:
         onx = to_onnx(model, initial_types=initial_types(info), options=options, target_opset=TARGET_OPSET)
     except Exception as exc:  # skl2onnx raises RuntimeError/NotImplementedError/MissingShapeCalculator
-        raise ConversionError(f"ONNX conversion failed: {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
+        raise ConversionError(f"{type(exc).__name__}: {str(exc).splitlines()[0]}", format="onnx",
+                              converter="skl2onnx") from exc
     inputs = [i.name for i in onx.graph.input]
     if len(inputs) != len(info.schema.fields):
-        raise ConversionError(f"ONNX conversion produced {len(inputs)} inputs for {len(info.schema.fields)} columns")
+        raise ConversionError(f"the ONNX graph has {len(inputs)} inputs for {len(info.schema.fields)} columns",
+                              format="onnx", converter="skl2onnx")
     path.write_bytes(onx.SerializeToString())
     return [o.name for o in onx.graph.output], inputs
 

@@ -51,9 +51,9 @@ def _pmml_ready(pmml_pipeline: Any) -> None:
     becomes a float (the imputer's output is the same)."""
     from sklearn.impute import SimpleImputer
 
-    from exporters.introspect import step_paths
+    from exporters.steps import walk_steps
 
-    for _, step in step_paths(pmml_pipeline):
+    for _, step in walk_steps(pmml_pipeline):
         numeric = getattr(step, "_fit_dtype", np.dtype(object)).kind in "iuf"
         if isinstance(step, SimpleImputer) and numeric and isinstance(step.fill_value, (int, np.integer)) \
                 and not isinstance(step.fill_value, bool):
@@ -92,8 +92,7 @@ def convert(pipeline: Any, info: PipelineInfo, path: Path, *, verify: pd.DataFra
             sklearn2pmml(pmml_pipeline, str(path), java_home=str(java_home()))
     except Exception as exc:
         reason = java_failure(captured.getvalue()) or f"{type(exc).__name__}: {exc}"
-        raise ConversionError(reason, format="pmml", converter="sklearn2pmml",
-                              step=_failing_step(pipeline, reason)) from exc
+        raise ConversionError(reason, format="pmml", converter="sklearn2pmml") from exc
     fixes = pmml_fixes.apply(path, pipeline, info, verify)
     pmml_fixes.keep_verification_if_valid(path)
     return _section(path, info, fixes)
@@ -114,24 +113,12 @@ def _section(path: Path, info: PipelineInfo, fixes: dict[str, list[str]]) -> dic
     return spec
 
 
-_PYTHON_CLASS = re.compile(r"\b(?:sklearn|sklearn2pmml|xgboost|lightgbm|sklearn_pandas)\.[\w.]*?\.?([A-Z]\w+)")
-
-
-def _failing_step(pipeline: Any, reason: str) -> str | None:
-    """The path of the step a converter's message names by its Python class, if any."""
-    from exporters.introspect import find_step
-
-    for name in _PYTHON_CLASS.findall(reason):
-        path = find_step(pipeline, name)
-        if path:
-            return path
-    return None
-
-
 def java_failure(output: str) -> str | None:
-    """The most telling line of a failed sklearn2pmml run (the innermost Java exception)."""
+    """The most telling line of a failed sklearn2pmml run: the JPMML exception its report opens with
+    (``The object (Python class ...) is not a supported Transformer``), else the innermost Java one."""
     lines = [ln.strip() for ln in output.splitlines() if "Exception:" in ln or "Error:" in ln]
-    return lines[-1] if lines else None
+    jpmml = [ln for ln in lines if ln.startswith("org.jpmml.")]
+    return (jpmml or lines[-1:] or [None])[0]
 
 
 def output_fields(path: Path) -> dict[str, Any]:

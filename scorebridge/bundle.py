@@ -217,6 +217,9 @@ def staged_bundle_dir(repo: Path, name: str, version: str) -> Iterator[Path]:
     """Yield a temporary directory for a new bundle; on success rename it to ``<repo>/<name>/<version>``.
 
     On any exception the temporary directory is removed, so a failed export leaves nothing behind.
+    Before the rename, directories and files get the modes the process's umask gives new ones
+    (0755 / 0644 under the usual 022): ``mkdtemp`` makes the directory 0700, and a service running as
+    another user must be able to read the bundle.
     """
     check_name(name)
     check_version(version)
@@ -229,12 +232,32 @@ def staged_bundle_dir(repo: Path, name: str, version: str) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{version}.tmp-", dir=model_dir))
     try:
         yield tmp
+        publish_modes(tmp)
         os.replace(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         if not model_dir_existed:
             shutil.rmtree(model_dir, ignore_errors=True)
         raise
+
+
+def current_umask() -> int:
+    """The process's umask (read by setting it and putting it back, the only portable way)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def publish_modes(directory: Path) -> None:
+    """Give ``directory``, its subdirectories and files the default modes for new ones under the
+    current umask (``0o777 & ~umask`` for directories, ``0o666 & ~umask`` for files)."""
+    mask = current_umask()
+    os.chmod(directory, 0o777 & ~mask)
+    for root, dirs, files in os.walk(directory):
+        for d in dirs:
+            os.chmod(os.path.join(root, d), 0o777 & ~mask)
+        for f in files:
+            os.chmod(os.path.join(root, f), 0o666 & ~mask)
 
 
 def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:

@@ -79,28 +79,40 @@ def write_table(frame: Any, path: str | os.PathLike[str]) -> Path:
 # -- core commands ----------------------------------------------------------------------------
 def cmd_export(args: argparse.Namespace) -> int:
     from exporters import export_bundle
-    from exporters.fidelity import format_table
+    from exporters.gate import parse_formats, parse_require
+    from exporters.report import format_table
     from scorebridge.engines.native import load_pickle
+    from scorebridge.errors import ExportError
 
-    formats = [f.strip() for f in args.formats.split(",") if f.strip()]
-    unknown = [f for f in formats if f not in ("pmml", "onnx")]
-    if unknown or not formats:
-        raise CliError(f"--formats: unknown format(s) {', '.join(unknown) or '(none)'}; choose from pmml,onnx")
+    try:
+        formats = parse_formats(args.formats)
+    except ScorebridgeError as exc:
+        raise CliError(f"--formats: {exc}") from None
+    try:
+        parse_require(args.require, formats)
+    except ScorebridgeError as exc:
+        raise CliError(f"--require: {exc}") from None
     if not Path(args.pipeline).is_file():
         raise CliError(f"{args.pipeline}: no such file")
     sample = read_table(args.sample)
     # The data scientist names their own pickle here: loading it is the point of the command.
     pipeline = load_pickle(args.pipeline)
-    bundle = export_bundle(pipeline, sample, name=args.name, repo=args.repo, version=args.version,
-                           formats=formats, tolerance=args.tolerance, target=args.target)
+    try:
+        bundle = export_bundle(pipeline, sample, name=args.name, repo=args.repo, version=args.version,
+                               formats=formats, require=args.require, tolerance=args.tolerance,
+                               target=args.target)
+    except ExportError as exc:
+        if exc.fidelity:  # what was measured, on stdout; the reason stays one line on stderr
+            print(format_table(exc.fidelity, title="nothing was written; measured:", excluded=exc.excluded))
+        raise
     print(bundle.path)
-    print(format_table(bundle.manifest["fidelity"]))
+    print(format_table(bundle.manifest["fidelity"], excluded=bundle.manifest.get("excluded")))
     return 0
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from exporters import verify_bundle
-    from exporters.fidelity import format_table
+    from exporters.report import format_table
     from scorebridge.bundle import Bundle
 
     bundle = Bundle.load(args.bundle)
@@ -127,7 +139,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     absent = [c for c in keep if c not in data.columns]
     if absent:
         raise CliError(f"--keep: column(s) {', '.join(absent)} not in {args.input}")
-    engine = load_engine(bundle, args.engine, trust_pickles=args.trust_pickles, threads=None)
+    engine = load_engine(bundle, args.engine, purpose="batch", trust_pickles=args.trust_pickles, threads=None)
     scored = engine.predict(data).to_frame()
     out = pd.concat([data[keep].reset_index(drop=True), scored], axis=1) if keep else scored
     write_table(out, args.output)
@@ -151,13 +163,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("export", help="export a fitted pipeline to a verified PMML + ONNX bundle")
+    p = sub.add_parser("export", help="export a fitted pipeline to a verified bundle (PMML, ONNX: each that is "
+                                      "faithful)")
     p.add_argument("pipeline", help="the fitted pipeline, a joblib/pickle file")
     p.add_argument("--sample", required=True, help="raw input rows (.parquet or .csv), e.g. the training set")
     p.add_argument("--name", required=True, help="model name")
     p.add_argument("--repo", default="models", help="model repository directory (default: models)")
     p.add_argument("--version", help="bundle version (default: next integer)")
-    p.add_argument("--formats", default="pmml,onnx", help="comma-separated: pmml,onnx (default: both)")
+    p.add_argument("--formats", default="pmml,onnx,xgboost",
+                   help="formats to try, comma-separated (default: pmml,onnx,xgboost; xgboost is the XGBoost fast "
+                        "path, for XGBoost models only)")
+    p.add_argument("--require", default="any",
+                   help="formats that must be written, or the export fails and writes nothing: pmml, onnx, "
+                        "pmml,onnx, or any (default: at least one faithful artifact)")
     p.add_argument("--tolerance", type=float, help="max disagreement allowed (default: per model family)")
     p.add_argument("--target", help="target column name recorded in the bundle")
     p.set_defaults(func=cmd_export)
@@ -175,7 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("bundle", help="bundle directory, <repo>/<name> or <repo>/<name>@<version>")
     p.add_argument("--input", required=True, help="input rows (.parquet or .csv)")
     p.add_argument("--output", required=True, help="output file (.parquet or .csv)")
-    p.add_argument("--engine", default="onnx", choices=["onnx", "pmml", "native"], help="default: onnx")
+    p.add_argument("--engine", default="auto", choices=["auto", "onnx", "pmml", "xgboost", "native"],
+                   help="default auto: the XGBoost fast path, else ONNX, else PMML, whichever the bundle holds")
     p.add_argument("--keep", help="comma-separated input columns to carry into the output (ids)")
     p.add_argument("--trust-pickles", action="store_true", help="allow --engine native (unpickling runs code)")
     p.set_defaults(func=cmd_predict)
@@ -205,7 +224,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except ScorebridgeError as exc:
-        print(f"scorebridge: error: {exc}", file=sys.stderr)
+        # one line, whatever the message: a wrapped library message may carry newlines
+        reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        print(f"scorebridge: error: {reason}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("scorebridge: interrupted", file=sys.stderr)

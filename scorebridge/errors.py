@@ -36,8 +36,8 @@ class SchemaError(ScorebridgeError, ValueError):
         self.code = code
 
 
-class UnsupportedPipelineError(ScorebridgeError):
-    """A pipeline step has no faithful conversion; the message names it and the alternative."""
+class PipelineError(ScorebridgeError):
+    """The object given to export is not a fitted pipeline it can export (unfitted, not an estimator)."""
 
 
 class ConversionError(ScorebridgeError):
@@ -58,8 +58,26 @@ class ConversionError(ScorebridgeError):
         self.step = step
 
 
-class FidelityError(ScorebridgeError):
-    """An exported artifact disagrees with the native pipeline beyond tolerance."""
+class ExportError(ScorebridgeError):
+    """An export wrote nothing: a required artifact is missing, or no artifact is faithful.
+
+    ``excluded`` is the manifest's ``excluded`` section (why each format is absent) and ``fidelity``
+    the measured reports, so callers can show the whole picture; the message is one line.
+    """
+
+    def __init__(self, message: str, *, excluded: dict | None = None, fidelity: dict | None = None) -> None:
+        super().__init__(message)
+        self.excluded = excluded or {}
+        self.fidelity = fidelity or {}
+
+
+class FidelityError(ExportError):
+    """An export wrote nothing because its artifacts disagree with the native pipeline beyond tolerance."""
+
+
+class UnsupportedPipelineError(ExportError):
+    """An export wrote nothing because a step is on the exporter's denylist for the formats it needed;
+    the message names the step and the alternative (see ``exporters/denylist.py``)."""
 
 
 class EngineError(ScorebridgeError):

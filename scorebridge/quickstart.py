@@ -29,7 +29,7 @@ def _timed() -> Iterator[None]:
 
 def run(workdir: Path, skip: set[str] | None = None) -> int:
     """Run the demo in ``workdir`` (its ``models/`` is rebuilt); returns the exit code."""
-    from exporters.fidelity import format_table
+    from exporters.report import format_table
     from sample_models import SAMPLES, build_all
     from scorebridge.cli import write_table
     from scorebridge.engines import load_engine
@@ -46,7 +46,7 @@ def run(workdir: Path, skip: set[str] | None = None) -> int:
         bundle = bundles[name]
         print(f"\n{bundle.path}  ({bundle.manifest['estimator']}, {bundle.task}, "
               f"{len(bundle.schema)} inputs)")
-        print(format_table(bundle.manifest["fidelity"]))
+        print(format_table(bundle.manifest["fidelity"], excluded=bundle.manifest.get("excluded")))
 
     credit = bundles["credit_risk"]
     _stage("2. score a file locally (ONNX Runtime)")

@@ -60,7 +60,7 @@ class Service:
         if config.engine == "native":
             options["trust_pickles"] = config.trust_pickles
         batch = None
-        if config.engine == "onnx" and config.batch_threads > config.engine_threads:
+        if config.engine in ("auto", "onnx", "xgboost") and config.batch_threads > config.engine_threads:
             # no spinning: idle pool threads would burn the core another worker is scoring on
             batch = ({**options, "threads": config.batch_threads, "spin": False}, config.batch_rows)
         self.registry = ModelRegistry(config.repo, config.engine, engine_options=options, batch=batch,
@@ -107,7 +107,8 @@ class Service:
         self.metrics.observe(name, version, call.protocol, status, seconds, call.rows, call.unseen, error)
         if self.audit is not None:
             entry: dict[str, Any] = {"request_id": call.request_id, "model": name or None, "version": version or None,
-                                     "engine": self.config.engine, "protocol": call.protocol, "records": call.rows,
+                                     "engine": model.engine_name if model is not None else self.config.engine,
+                                     "protocol": call.protocol, "records": call.rows,
                                      "latency_ms": round(seconds * 1000.0, 3), "status": status}
             if error:
                 entry["error"] = error

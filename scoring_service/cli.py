@@ -23,7 +23,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                              "1: off)")
     parser.add_argument("--batch-rows", type=int, default=128, metavar="ROWS",
                         help="records from which a request is a batch (default 128)")
-    parser.add_argument("--engine", choices=SERVE_ENGINES, default="onnx", help="scoring engine (default onnx)")
+    parser.add_argument("--engine", choices=SERVE_ENGINES, default="auto",
+                        help="scoring engine (default auto: per bundle, ONNX Runtime, else the XGBoost fast path, "
+                             "else JPMML, whichever it holds; another choice needs that artifact in every bundle)")
     parser.add_argument("--trust-pickles", action="store_true",
                         help="allow --engine native to unpickle model.joblib (runs code: only your own bundles)")
     parser.add_argument("--poll-interval", type=float, default=2.0, metavar="SECONDS",

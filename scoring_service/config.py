@@ -10,7 +10,7 @@ from typing import Any
 
 from scorebridge.errors import ScorebridgeError
 
-SERVE_ENGINES = ("onnx", "pmml", "native")
+SERVE_ENGINES = ("auto", "onnx", "pmml", "xgboost", "native")
 
 
 class ConfigError(ScorebridgeError):
@@ -21,6 +21,8 @@ class ConfigError(ScorebridgeError):
 class ServiceConfig:
     """Everything ``create_app`` needs.
 
+    ``engine`` is ``auto`` (each bundle by what it holds: ONNX Runtime, else the XGBoost fast path,
+    else JPMML; see :func:`scorebridge.engines.choose_engine`) or an engine every bundle must have.
     ``admin_token`` enables ``POST /v1/admin/reload`` (``None``: admin endpoints are off).
     ``audit_log`` is a file path, ``"-"`` for stdout, or ``None`` for no audit log.
     ``engine_threads`` is the ONNX Runtime / OpenMP threads for ordinary requests (1: one worker per
@@ -35,7 +37,7 @@ class ServiceConfig:
     """
 
     repo: Path
-    engine: str = "onnx"
+    engine: str = "auto"
     trust_pickles: bool = False
     engine_threads: int = 1
     batch_threads: int | None = None

@@ -183,7 +183,10 @@ def openapi_document(models: Mapping[str, LoadedModel] | None = None, max_record
                 "ModelVersion": {"type": "object", "properties": {
                     "name": {"type": "string"}, "version": {"type": "string"}, "task": {"type": "string"},
                     "classes": {"type": "array"}, "inputs": {"type": "array", "items": obj},
-                    "outputs": {"type": "array", "items": obj}, "tolerance": obj, "fidelity": obj}},
+                    "outputs": {"type": "array", "items": obj}, "tolerance": obj, "fidelity": obj,
+                    "engine": {"type": "string"}, "batch_engine": {"type": "string"},
+                    "artifacts": {"type": "array", "items": {"type": "string"}},
+                    "excluded": {"type": "object", "additionalProperties": {"type": "string"}}}},
                 "InferRequest": {"type": "object", "required": ["inputs"], "properties": {
                     "id": {"type": "string"}, "inputs": {"type": "array", "items": tensor},
                     "outputs": {"type": "array", "items": {"type": "object",

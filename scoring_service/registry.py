@@ -20,8 +20,7 @@ from typing import Any
 import numpy as np
 
 from scorebridge.bundle import Bundle, list_models, version_key
-from scorebridge.engines import Engine, load_engine
-from scorebridge.engines import batch_engine as batch_engine_for
+from scorebridge.engines import Engine, choose_engine, load_engine, scoring_artifacts
 from scorebridge.errors import ScorebridgeError
 from scorebridge.prediction import Prediction
 from scorebridge.process import pid_alive
@@ -33,6 +32,7 @@ from scoring_service.errors import ApiError
 log = logging.getLogger("scoring_service")
 
 Fingerprint = tuple[tuple[str, int, int], ...]
+MULTI_THREADED = ("onnx", "xgboost")  # engines whose big-request session gets more threads
 
 
 def fingerprint(version_dir: Path) -> Fingerprint:
@@ -57,6 +57,7 @@ class LoadedModel:
     fingerprint: Fingerprint
     batch_engine: Engine | None = None
     batch_rows: int = 0
+    batch_engine_name: str | None = None
     schema: InputSchema = field(init=False)
     has_categories: bool = field(init=False)
     records_decoder: RecordsDecoder = field(init=False)
@@ -99,9 +100,12 @@ class LoadedModel:
         m = self.bundle.manifest
         return {"name": self.name, "version": self.version, "task": m["task"], "target": m.get("target"),
                 "classes": m.get("classes") or [], "model_family": m.get("model_family"),
-                "created_at": m.get("created_at"), "engine": self.engine_name, "inputs": m["inputs"],
-                "outputs": m["outputs"], "tolerance": m.get("tolerance"), "fidelity": m.get("fidelity"),
-                "libraries": m.get("libraries")}
+                "created_at": m.get("created_at"), "engine": self.engine_name,
+                "batch_engine": self.batch_engine_name or self.engine_name,
+                "artifacts": scoring_artifacts(self.bundle),
+                "excluded": {fmt: e.get("reason") for fmt, e in (m.get("excluded") or {}).items()},
+                "inputs": m["inputs"], "outputs": m["outputs"], "tolerance": m.get("tolerance"),
+                "fidelity": m.get("fidelity"), "libraries": m.get("libraries")}
 
 
 @dataclass(frozen=True)
@@ -153,11 +157,13 @@ class ReloadReport:
 class ModelRegistry:
     """Loads a repository into engines and keeps it current (see the module docstring)."""
 
-    def __init__(self, repo: Path, engine: str = "onnx", *, engine_options: dict[str, Any] | None = None,
+    def __init__(self, repo: Path, engine: str = "auto", *, engine_options: dict[str, Any] | None = None,
                  batch: tuple[dict[str, Any], int] | None = None, max_versions: int | None = None,
                  on_reload: Callable[[ReloadReport], None] | None = None) -> None:
-        """``batch``: (engine options, minimum rows) for a second engine that scores big requests;
-        ``max_versions``: how many of each model's newest loadable versions to keep (``None``: all)."""
+        """``engine``: ``auto`` (per bundle, see :func:`~scorebridge.engines.choose_engine`) or an engine
+        every bundle must have the artifact of; ``batch``: (engine options, minimum rows) for a second,
+        multi-threaded engine that scores big requests; ``max_versions``: how many of each model's newest
+        loadable versions to keep (``None``: all)."""
         self.repo = Path(repo)
         self.engine_name = engine
         self.engine_options = engine_options or {}
@@ -234,13 +240,15 @@ class ModelRegistry:
             return current, seen[1]
         try:
             bundle = Bundle.load(path)
-            engine = load_engine(bundle, self.engine_name, **self.engine_options)
-            batch_engine = None
+            engine_name = choose_engine(bundle, "serve", self.engine_name)
+            engine = load_engine(bundle, engine_name, **self.engine_options)
+            batch_engine = batch_name = None
             if self.batch:
-                # big ONNX requests take the XGBoost fast path where the bundle has it (same scores,
-                # about half the CPU per row); other engines batch with themselves
-                batch_name = batch_engine_for(bundle) if self.engine_name == "onnx" else self.engine_name
-                batch_engine = load_engine(bundle, batch_name, **self.batch[0])
+                # big requests take the XGBoost fast path where the bundle has it (same scores, about half
+                # the CPU per row), else ONNX Runtime on more threads; JPMML has no threads to add
+                batch_name = choose_engine(bundle, "batch") if self.engine_name in ("auto", "onnx") else engine_name
+                if batch_name in MULTI_THREADED:
+                    batch_engine = load_engine(bundle, batch_name, **self.batch[0])
         except Exception as exc:  # any load failure refuses this bundle only, never the server
             reason = f"{type(exc).__name__}: {exc}"
             self._refused[(name, version)] = (fp, reason)
@@ -250,8 +258,8 @@ class ModelRegistry:
         self._refused.pop((name, version), None)
         report.loaded.append(key)
         log.info("loaded %s with %s", key, engine.describe())
-        model = LoadedModel(name, version, bundle, engine, self.engine_name, fp, batch_engine,
-                            self.batch[1] if self.batch else 0)
+        model = LoadedModel(name, version, bundle, engine, engine_name, fp, batch_engine,
+                            self.batch[1] if self.batch else 0, batch_name if batch_engine else None)
         model.warm_up()
         return model, None
 

@@ -42,3 +42,33 @@ def credit_bundle(sample_repo: Path):
     from scorebridge.bundle import Bundle
 
     return Bundle.load(sample_repo / "credit_risk")
+
+
+@pytest.fixture(scope="session")
+def domain_case():
+    """``(pipeline, sample)``: sklearn2pmml's ``ContinuousDomain`` in front of an imputer and a logistic
+    regression. sklearn2pmml converts it faithfully; skl2onnx has no converter for the domain, so its
+    bundle holds PMML only. The sample keeps its target column ``y`` (ignored: the pipeline names its
+    inputs)."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn2pmml.decoration import ContinuousDomain
+
+    from exporters.support_matrix import make_data
+
+    frame, target = make_data("classification")
+    inputs = frame[["x1", "x2", "x3"]].astype(float)  # the domain wants one dtype
+    pipeline = Pipeline([("domain", ContinuousDomain()), ("impute", SimpleImputer()),
+                         ("model", LogisticRegression())]).fit(inputs, target)
+    return pipeline, inputs.assign(y=target)
+
+
+@pytest.fixture(scope="session")
+def pmml_only_bundle(domain_case, tmp_path_factory: pytest.TempPathFactory):
+    """:func:`domain_case` exported with the defaults: a bundle whose only model artifact is PMML."""
+    from exporters import export_bundle
+
+    pipeline, sample = domain_case
+    repo = tmp_path_factory.mktemp("pmml-only") / "models"
+    return export_bundle(pipeline, sample, name="domain", repo=repo, target="y")

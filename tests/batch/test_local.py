@@ -66,7 +66,9 @@ def test_run_writes_native_scores_with_success_and_run_record(tmp_path, partitio
     manifest = credit_bundle.manifest
     assert record["job"] == "credit_nightly" and record["ds"] == DS and record["engine"] == "local"
     assert record["model"]["name"] == manifest["name"] and record["model"]["version"] == manifest["version"]
-    assert record["model"]["sha256"] == manifest["artifacts"]["onnx"]["sha256"]
+    # runtime auto: the XGBoost fast path, whose booster the record names
+    assert (record["model"]["engine"], record["model"]["artifact"]) == ("xgboost", "model.ubj")
+    assert record["model"]["sha256"] == manifest["artifacts"]["xgboost_booster"]["sha256"]
     assert record["rows_in"] == record["rows_out"] == len(out) == len(credit_bundle.read_verification())
     score = record["summary"]["scores"]["probability_1"]
     assert score["count"] == len(out)

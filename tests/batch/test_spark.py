@@ -69,7 +69,9 @@ def test_spark_matches_local_and_native_and_overwrites_hive(spark, tmp_path, par
     record = json.loads((part / "_RUN.json").read_text())
     assert record["engine"] == "spark" and record["rows_in"] == record["rows_out"] == 5000
     assert f'io = "{io}"' in record["scoring"]
-    assert record["model"]["sha256"] == credit_bundle.manifest["artifacts"]["onnx"]["sha256"]
+    # runtime auto: the XGBoost fast path, whose booster the record names
+    assert (record["model"]["engine"], record["model"]["artifact"]) == ("xgboost", "model.ubj")
+    assert record["model"]["sha256"] == credit_bundle.manifest["artifacts"]["xgboost_booster"]["sha256"]
     assert record["summary"]["scores"]["probability_1"]["count"] == 5000
     assert record["summary"]["scores"]["probability_1"]["mean"] == pytest.approx(out["probability_1"].mean())
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import stat
 
 import pytest
 
@@ -57,3 +59,24 @@ def test_failed_write_leaves_nothing(tmp_path):
         (tmp / "model.onnx").write_bytes(b"partial")
         raise RuntimeError("conversion failed")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("umask", "dir_mode", "file_mode"), [(0o022, 0o755, 0o644), (0o027, 0o750, 0o640)])
+def test_published_bundle_modes_follow_the_umask(tmp_path, umask, dir_mode, file_mode):
+    """``mkdtemp`` makes the staging directory 0700 and ``mkstemp``-style writers 0600 files: the
+    published bundle gets the modes the umask gives new files, so a service running as another user
+    can read it."""
+    previous = os.umask(umask)
+    try:
+        with staged_bundle_dir(tmp_path, "m", "1") as tmp:
+            (tmp / "model.onnx").write_bytes(b"x")
+            (tmp / "private.bin").write_bytes(b"y")
+            os.chmod(tmp / "private.bin", 0o600)
+            (tmp / "sub").mkdir(mode=0o700)
+    finally:
+        os.umask(previous)
+    final = tmp_path / "m" / "1"
+    assert stat.S_IMODE(final.stat().st_mode) == dir_mode
+    assert stat.S_IMODE((final / "sub").stat().st_mode) == dir_mode
+    for name in ("model.onnx", "private.bin"):
+        assert stat.S_IMODE((final / name).stat().st_mode) == file_mode

@@ -14,13 +14,13 @@ import pytest
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, RobustScaler
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 
 from exporters import export_bundle
 from exporters.support_matrix import make_data
 from scorebridge.bundle import Bundle
 from scorebridge.engines.native import load_pickle
-from scorebridge.errors import BundleIntegrityError, EngineError, SchemaError, UnsupportedPipelineError
+from scorebridge.errors import BundleIntegrityError, EngineError, PipelineError, SchemaError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,30 +38,17 @@ def _imputed(encoder):
     return Pipeline([("impute", SimpleImputer(strategy="constant", fill_value="missing")), ("encode", encoder)])
 
 
-UNSUPPORTED = {
-    "onehot-error": (lambda: _fit(_imputed(OneHotEncoder(handle_unknown="error"))),
-                     ["'pre' > 'cat' > 'encode' (OneHotEncoder)", "use handle_unknown='ignore'"]),
-    "onehot-learned-missing": (lambda: _fit(OneHotEncoder(handle_unknown="ignore")),
-                               ["'cat' (OneHotEncoder)", "put SimpleImputer(strategy='constant'"]),
-    "ordinal-error": (lambda: _fit(_imputed(OrdinalEncoder())),
-                      ["(OrdinalEncoder)", "handle_unknown='use_encoded_value', unknown_value=-1"]),
-    "robust-scaler": (lambda: _fit(_imputed(OneHotEncoder(handle_unknown="ignore")), numeric=Pipeline(
-        [("i", SimpleImputer()), ("robust", RobustScaler())])), ["'robust' (RobustScaler)", "use one of"]),
-    "svc": (lambda: _fit(_imputed(OneHotEncoder(handle_unknown="ignore")), numeric=SimpleImputer(),
-                         estimator=__import__("sklearn.svm", fromlist=["SVC"]).SVC()),
-            ["'model' (SVC)", "XGBClassifier"]),
-}
-
-
-@pytest.mark.parametrize("kind", UNSUPPORTED)
-def test_unsupported_step_names_it_and_the_fix(kind, tmp_path) -> None:
-    build, expected = UNSUPPORTED[kind]
-    pipeline, sample = build()
-    with pytest.raises(UnsupportedPipelineError) as info:
+@pytest.mark.parametrize("encoder", [OneHotEncoder(handle_unknown="error"), OrdinalEncoder()],
+                         ids=["onehot-error", "ordinal-error"])
+def test_encoder_that_raises_on_unseen_categories_names_the_columns_and_the_fix(encoder, tmp_path) -> None:
+    """The verification rows hold an unseen category per categorical input: a native pipeline that
+    raises on one cannot be served, and the error says which inputs and what to use instead."""
+    pipeline, sample = _fit(_imputed(encoder))
+    with pytest.raises(PipelineError) as info:
         export_bundle(pipeline, sample, name="bad", repo=tmp_path)
     message = str(info.value)
     assert "\n" not in message
-    for text in expected:
+    for text in ("did not see in training in c1, c2", "handle_unknown='ignore'", "unknown_value=-1"):
         assert text in message, message
     assert list(tmp_path.iterdir()) == []
 
@@ -104,18 +91,29 @@ def pickled_tiny(tiny_pipeline, tmp_path) -> tuple[Path, Path]:
     return tmp_path / "p.joblib", tmp_path / "s.parquet"
 
 
-def test_no_java_is_one_line_and_leaves_nothing(pickled_tiny, tmp_path) -> None:
+def test_no_java_leaves_pmml_out_or_fails_in_one_line_when_required(pickled_tiny, tmp_path) -> None:
+    """Without a JVM sklearn2pmml cannot run: the default export ships ONNX and says why PMML is
+    absent; ``--require pmml`` fails before any work, in one line, and writes nothing."""
     empty = tmp_path / "empty-bin"
     empty.mkdir()
     pipeline, sample = pickled_tiny
     env = _env(JAVA_HOME=str(tmp_path / "nowhere"), PATH=str(empty))
     out = _cli(["export", str(pipeline), "--sample", str(sample), "--name", "nojava", "--repo",
-                str(tmp_path / "repo")], env, tmp_path)
-    assert out.returncode != 0
+                str(tmp_path / "repo"), "--require", "pmml"], env, tmp_path)
+    assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1, out.stderr
-    assert "no Java runtime found" in lines[0] and "JAVA_HOME" in lines[0]
+    assert "no Java runtime found" in lines[0] and "JAVA_HOME" in lines[0] and "nothing was written" in lines[0]
     assert not (tmp_path / "repo" / "nojava").exists()
+
+    out = _cli(["export", str(pipeline), "--sample", str(sample), "--name", "nojava", "--repo",
+                str(tmp_path / "repo")], env, tmp_path)
+    assert out.returncode == 0, out.stderr
+    manifest = Bundle.load(tmp_path / "repo" / "nojava").manifest
+    assert {"onnx", "xgboost_booster"} <= set(manifest["artifacts"]) and "pmml" not in manifest["artifacts"]
+    assert manifest["excluded"]["pmml"]["reason"] == "unavailable"
+    assert "no Java runtime found" in manifest["excluded"]["pmml"]["message"]
+    assert "pmml: no Java runtime found" in out.stdout  # the report says why PMML is absent
 
 
 def test_tampered_artifact_is_refused(tiny_bundle_dir, tmp_path) -> None:
@@ -184,3 +182,64 @@ def test_nan_free_numeric_field_is_not_nullable_when_native_rejects_missing(tmp_
     nullable = {f["name"]: f["nullable"] for f in bundle.manifest["inputs"]}
     assert nullable == {"x1": False, "x2": False, "x3": False, "c1": True, "c2": True}
     assert not np.isnan(bundle.read_verification()[["x1", "x2", "x3"]].to_numpy(float)).any()
+
+
+def _boundary_case(kind: str):
+    """``(object to pickle, sample, extra CLI args)`` for one user error at the export boundary."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    frame, target = make_data("classification")
+    numeric = frame[["x1", "x2", "x3"]]
+    filled = numeric.fillna(0.0)
+    if kind == "nan-where-the-model-cannot-take-it":
+        return LogisticRegression().fit(filled, target), numeric, []
+    if kind == "unfitted":
+        return Pipeline([("scale", StandardScaler()), ("model", LogisticRegression())]), filled, []
+    if kind == "target-left-in-a-numpy-fitted-sample":
+        return LogisticRegression().fit(filled.to_numpy(), target), filled.assign(y=target), ["--target", "y"]
+    if kind == "target-is-an-input":
+        with_y = filled.assign(y=target)
+        return LogisticRegression().fit(with_y, target), with_y, ["--target", "y"]
+    if kind == "not-an-estimator":
+        return {"weights": [1, 2, 3]}, filled, []
+    if kind == "required-onnx-that-cannot-convert":
+        from sklearn2pmml.decoration import ContinuousDomain
+
+        inputs = numeric.astype(float)
+        pipeline = Pipeline([("domain", ContinuousDomain()), ("impute", SimpleImputer()),
+                             ("model", LogisticRegression())]).fit(inputs, target)
+        return pipeline, inputs, ["--require", "onnx"]
+    raise ValueError(kind)
+
+
+BOUNDARY = {
+    "nan-where-the-model-cannot-take-it": ["the sample has missing values in x1 (", "), x2 (",
+                                           "its LogisticRegression raises on a missing value there",
+                                           "add an imputer"],
+    "unfitted": ["the Pipeline is not fitted: call fit(X, y) on it before exporting"],
+    "target-left-in-a-numpy-fitted-sample": ["the sample has 4 columns but the pipeline was fitted on 3 unnamed "
+                                             "features (is the target column 'y' still in it?)"],
+    "target-is-an-input": ["'y' is both the target and an input the pipeline was fitted on"],
+    "not-an-estimator": ["cannot export a dict: pass a fitted scikit-learn Pipeline or estimator"],
+    "required-onnx-that-cannot-convert": ["nothing was written: required artifact onnx could not be exported: "
+                                          "onnx: skl2onnx cannot convert 'domain' (ContinuousDomain): "
+                                          "MissingShapeCalculator"],
+}
+
+
+@pytest.mark.parametrize("kind", BOUNDARY)
+def test_user_errors_are_one_line_and_exit_2(kind, tmp_path) -> None:
+    import joblib
+
+    obj, sample, args = _boundary_case(kind)
+    joblib.dump(obj, tmp_path / "p.joblib")
+    sample.to_parquet(tmp_path / "s.parquet")
+    out = _cli(["export", str(tmp_path / "p.joblib"), "--sample", str(tmp_path / "s.parquet"), "--name", "m",
+                "--repo", str(tmp_path / "repo"), *args], _env(PATH=os.environ["PATH"]), tmp_path)
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("scorebridge: error: "), out.stderr
+    for fragment in BOUNDARY[kind]:
+        assert fragment in lines[0], lines[0]
+    assert not (tmp_path / "repo" / "m").exists()
