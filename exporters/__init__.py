@@ -210,7 +210,7 @@ def _write_verification(path: Path, frame: pd.DataFrame, native: Prediction) -> 
 
 
 def _manifest(info: PipelineInfo, name: str, version: str, tol: float) -> dict[str, Any]:
-    regression = info.task == "regression"
+    regression = info.task != "classification"  # regression, or an anomaly score
     outputs = ([{"name": "prediction", "dtype": "float64"}] if regression else
                [{"name": "label", "dtype": _label_dtype(info.classes)}] +
                [{"name": c, "dtype": "float64"} for c in output_columns(info.task, info.classes)[1:]])

@@ -39,10 +39,12 @@ _SEARCHES = ("GridSearchCV", "RandomizedSearchCV", "HalvingGridSearchCV", "Halvi
 class PipelineInfo:
     """What the exporter needs to know about a fitted pipeline.
 
-    ``steps`` are the pipeline's steps with model-selection wrappers replaced by their best
-    estimator and a pipeline nested as the last step flattened; ``sample`` is the export sample as
-    a DataFrame (a NumPy sample gets the columns ``x0, x1, ...``); ``notes`` are facts the export
-    reports to the user (such as generated input names).
+    ``task`` is ``classification``, ``regression`` or ``anomaly`` (an outlier detector's
+    ``decision_function``: negative for outliers). ``steps`` are the pipeline's steps with
+    model-selection wrappers replaced by their best estimator and a pipeline nested as the last step
+    flattened; ``sample`` is the export sample as a DataFrame (a NumPy sample gets the columns
+    ``x0, x1, ...``); ``notes`` are facts the export reports to the user (such as generated input
+    names).
     """
 
     steps: list[tuple[str, Any]]
@@ -54,6 +56,11 @@ class PipelineInfo:
     target: str
     sample: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def probabilities(self) -> bool:
+        """Whether the classifier predicts probabilities (LinearSVC, RidgeClassifier do not)."""
+        return self.task == "classification" and hasattr(self.estimator, "predict_proba")
 
 
 def unwrap(model: Any) -> Any:
@@ -263,10 +270,12 @@ def inspect_pipeline(pipeline: Any, sample: Any, target: str | None = None) -> P
         raise SchemaError("the pipeline has no steps")
     estimator = steps[-1][1]
     family = model_family(estimator)
-    from sklearn.base import is_classifier
+    from sklearn.base import is_classifier, is_outlier_detector
 
     if is_classifier(estimator):
         task, classes = "classification", [_py(c) for c in estimator.classes_]
+    elif is_outlier_detector(estimator) and hasattr(estimator, "decision_function"):
+        task, classes = "anomaly", []
     else:
         task, classes = "regression", []
     target_fields = getattr(pipeline, "target_fields", None)

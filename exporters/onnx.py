@@ -105,6 +105,20 @@ def initial_types(info: PipelineInfo) -> list[tuple[str, Any]]:
             for f in info.schema.fields]
 
 
+def _has_option(model: Any, option: str) -> bool:
+    """Whether skl2onnx's converter of ``model`` takes ``option`` (LinearSVC's has no ``zipmap``)."""
+    from skl2onnx._supported_operators import sklearn_operator_name_map
+    from skl2onnx.common._registration import get_converter
+
+    register_converters()
+    alias = sklearn_operator_name_map.get(type(model))
+    try:
+        allowed = get_converter(alias).get_allowed_options() if alias else None
+    except ValueError:  # no converter: the conversion will say so
+        return True
+    return allowed is None or option in allowed
+
+
 def _routes_columns(model: Any) -> bool:
     """Whether ``model`` starts with a step that selects raw columns by name (ColumnTransformer,
     DataFrameMapper), which takes the per-column inputs as they are."""
@@ -147,11 +161,16 @@ def convert(pipeline: Any, info: PipelineInfo, path: Path) -> dict[str, Any]:
     """Write ``pipeline`` as ONNX to ``path``; returns the manifest's ``onnx`` section."""
     model = onnx_ready(pipeline, info)
     final = model.steps[-1][1] if hasattr(model, "steps") else model
-    options = {id(final): {"zipmap": False}} if info.task == "classification" else None
+    # a classifier's options are always given: skl2onnx otherwise adds zipmap, which LinearSVC's converter refuses
+    options = {id(final): {"zipmap": False} if _has_option(final, "zipmap") else {}} \
+        if info.task == "classification" else None
     outputs, names = _to_onnx(model, info, path, options)
     spec = _input_spec(info, names)
-    if info.task == "classification":
-        spec.update(label_output=outputs[0], probability_output=outputs[1], prediction_output=None)
+    if info.task == "classification":  # a classifier without probabilities: its second output is scores
+        spec.update(label_output=outputs[0], probability_output=outputs[1] if info.probabilities else None,
+                    prediction_output=None)
+    elif info.task == "anomaly":  # skl2onnx's outlier detectors: label (1/-1), then decision_function
+        spec.update(label_output=None, probability_output=None, prediction_output=outputs[1])
     else:
         spec.update(label_output=None, probability_output=None, prediction_output=outputs[0])
     return spec

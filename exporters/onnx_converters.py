@@ -59,6 +59,7 @@ def register_converters() -> None:
     _register_tree_missing_routing()
     update_registered_parser(RawColumns, _parse_raw_columns)
     _register_transformed_target()
+    _register_label_only_linear()
     try:
         from scorebridge.compat import install_sklearn_pandas_shim
 
@@ -74,7 +75,7 @@ def register_converters() -> None:
 # skl2onnx aliases of scikit-learn tree models whose trees route NaN natively (missing_go_to_left)
 _NAN_ROUTING_TREES = ("SklearnDecisionTreeClassifier", "SklearnDecisionTreeRegressor", "SklearnExtraTreeClassifier",
                       "SklearnExtraTreeRegressor", "SklearnRandomForestClassifier", "SklearnRandomForestRegressor",
-                      "SklearnExtraTreesClassifier", "SklearnExtraTreesRegressor")
+                      "SklearnExtraTreesClassifier", "SklearnExtraTreesRegressor", "SklearnIsolationForest")
 
 
 class _Outputs:
@@ -132,11 +133,12 @@ def _with_missing_routing(convert: Any) -> Any:
         trees = [e.tree_ for e in model.estimators_] if hasattr(model, "estimators_") else [model.tree_]
         if not all(hasattr(t, "missing_go_to_left") for t in trees):
             return
-        for node in container.nodes[start:]:
-            if not node.op_type.startswith("TreeEnsemble"):
-                continue
+        ensembles = [n for n in container.nodes[start:] if n.op_type.startswith("TreeEnsemble")]
+        for k, node in enumerate(ensembles):
             attrs = {a.name: a for a in node.attribute}
-            tracks = [int(trees[t].missing_go_to_left[n]) for t, n in
+            # one ensemble of all trees (tree id = estimator index), or one ensemble per tree (IsolationForest)
+            per_tree = len(ensembles) == len(trees) > 1
+            tracks = [int(trees[k if per_tree else t].missing_go_to_left[n]) for t, n in
                       zip(attrs["nodes_treeids"].ints, attrs["nodes_nodeids"].ints)]
             del attrs["nodes_missing_value_tracks_true"].ints[:]
             attrs["nodes_missing_value_tracks_true"].ints.extend(tracks)
@@ -258,3 +260,41 @@ def _convert_target_inverse(scope: Any, operator: Any, container: Any) -> None:
         raise ConversionError(f"TransformedTargetRegressor(transformer={type(transformer).__name__}) has no ONNX "
                               "conversion: use func/inverse_func NumPy ufuncs or a StandardScaler",
                               converter="scorebridge")
+
+
+# Linear classifiers without predict_proba: skl2onnx's converter refuses float64 for them
+_LABEL_ONLY_LINEAR = ("LinearSVC", "RidgeClassifier", "RidgeClassifierCV", "Perceptron", "PassiveAggressiveClassifier")
+
+
+def _register_label_only_linear() -> None:
+    from skl2onnx import update_registered_converter
+    from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
+    from sklearn import linear_model, svm
+
+    for name in _LABEL_ONLY_LINEAR:
+        cls = getattr(linear_model, name, None) or getattr(svm, name)
+        update_registered_converter(cls, f"Scorebridge{name}", calculate_linear_classifier_output_shapes,
+                                    _convert_label_only_linear, options={"nocl": [True, False],
+                                                                         "zipmap": [False]})
+
+
+def _convert_label_only_linear(scope: Any, operator: Any, container: Any) -> None:
+    """``decision_function`` = X @ coef.T + intercept in float64; the label as scikit-learn picks it
+    (binary: the second class where the score is positive; else the highest score)."""
+    from exporters.onnx_transformers import _Graph
+
+    g = _Graph(scope, container)
+    model = operator.raw_operator
+    classes = np.asarray(model.classes_)
+    scores = g.node("Add", [g.node("MatMul", [g.matrix(operator), g.const(np.asarray(model.coef_, np.float64).T)]),
+                            g.const(np.asarray(model.intercept_, np.float64).reshape(1, -1))])
+    if len(classes) == 2:
+        index = g.node("Cast", [g.node("Greater", [scores, g.const(0.0)])], to=7)  # int64
+        index = g.node("Reshape", [index, g.const([-1], np.int64)])
+        g.node("Concat", [g.node("Neg", [scores]), scores], operator.outputs[1].full_name, axis=1)
+    else:
+        index = g.node("ArgMax", [scores], axis=1, keepdims=0)
+        g.node("Identity", [scores], operator.outputs[1].full_name)
+    labels = g.const(classes, np.int64) if classes.dtype.kind in "iub" else \
+        g.const(classes.astype(str), object)
+    g.node("Gather", [labels, index], operator.outputs[0].full_name, axis=0)

@@ -101,7 +101,13 @@ def convert(pipeline: Any, info: PipelineInfo, path: Path, *, verify: pd.DataFra
 def _section(path: Path, info: PipelineInfo, fixes: dict[str, list[str]]) -> dict[str, Any]:
     fields = output_fields(path)
     spec: dict[str, Any] = {**fixes}
-    if info.task == "classification":
+    if info.task == "classification" and not info.probabilities:
+        spec.update(label_field=fields["target"], prediction_field=None, probability_fields=None)
+    elif info.task == "anomaly":
+        if "decisionFunction" not in fields["outputs"]:
+            raise ConversionError("the PMML has no decisionFunction output", format="pmml", converter="sklearn2pmml")
+        spec.update(label_field=None, prediction_field="decisionFunction", probability_fields=None)
+    elif info.task == "classification":
         missing = [c for c in info.classes if str(c) not in fields["probabilities"]]
         if missing:
             raise ConversionError(f"the PMML has no probability output for class(es) {missing}", format="pmml",
@@ -122,17 +128,19 @@ def java_failure(output: str) -> str | None:
 
 
 def output_fields(path: Path) -> dict[str, Any]:
-    """The PMML's target field and its ``probability(<class>)`` output fields.
+    """The PMML's target field, its ``probability(<class>)`` output fields and every output field's name.
 
     Ensembles put the probability outputs on the last segment of a model chain, so the whole
     document is read and the last probability field per class wins.
     """
-    target, probabilities = None, {}
+    target, probabilities, outputs = None, {}, []
     for _, elem in ET.iterparse(str(path), events=("end",)):
         tag = _PMML_NS.sub("", elem.tag)
         if tag == "MiningField" and elem.get("usageType") in ("target", "predicted") and target is None:
             target = elem.get("name")
-        elif tag == "OutputField" and elem.get("feature") == "probability" and elem.get("value") is not None:
-            probabilities[elem.get("value")] = elem.get("name")
+        elif tag == "OutputField":
+            outputs.append(elem.get("name"))
+            if elem.get("feature") == "probability" and elem.get("value") is not None:
+                probabilities[elem.get("value")] = elem.get("name")
         elem.clear()
-    return {"target": target, "probabilities": probabilities}
+    return {"target": target, "probabilities": probabilities, "outputs": outputs}

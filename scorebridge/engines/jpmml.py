@@ -42,8 +42,9 @@ def pmml_prediction(bundle: Bundle, results: Any) -> Prediction:
     """Turn an evaluator's result DataFrame into a :class:`Prediction` via the manifest's field map."""
     spec = bundle.manifest["pmml"]
     if bundle.is_classifier:
-        fields = spec["probability_fields"]
-        proba = np.column_stack([results[fields[str(c)]].to_numpy(dtype=np.float64) for c in bundle.classes])
+        fields = spec["probability_fields"]  # None: a classifier without probabilities
+        proba = None if fields is None else \
+            np.column_stack([results[fields[str(c)]].to_numpy(dtype=np.float64) for c in bundle.classes])
         labels = None
         if spec.get("label_field") and spec["label_field"] in results.columns:
             labels = results[spec["label_field"]].to_numpy()

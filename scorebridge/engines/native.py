@@ -30,10 +30,15 @@ def load_pickle(path: Any) -> Any:
 
 
 def native_prediction(pipeline: Any, frame: Any, task: str, classes: list) -> Prediction:
-    """Score a DataFrame with the native pipeline (``predict_proba`` or ``predict``)."""
+    """Score a DataFrame with the native pipeline: ``predict_proba`` (``predict`` for a classifier
+    without probabilities), ``predict`` for a regressor, ``decision_function`` for an anomaly score."""
     if task == "classification":
+        if not hasattr(pipeline, "predict_proba"):
+            return Prediction.classification(classes, None, labels=np.asarray(pipeline.predict(frame)))
         proba = np.asarray(pipeline.predict_proba(frame), dtype=np.float64)
         return Prediction.classification(classes, proba)
+    if task == "anomaly":
+        return Prediction.regression(np.asarray(pipeline.decision_function(frame), dtype=np.float64))
     return Prediction.regression(np.asarray(pipeline.predict(frame), dtype=np.float64))
 
 

@@ -76,15 +76,16 @@ class OnnxEngine(Engine):
         spec = bundle.manifest.get("onnx") or {}
         self.session = onnx_session(bundle.artifact_path("onnx"), threads=threads, spin=spin)
         self.feeds = OnnxFeeds(spec["inputs"], spec.get("missing_string", ""))
-        if bundle.is_classifier:
-            self._outputs = [spec["label_output"], spec["probability_output"]]
+        if bundle.is_classifier:  # a classifier without probabilities has no probability_output
+            self._outputs = [spec["label_output"]] + [o for o in [spec["probability_output"]] if o]
         else:
             self._outputs = [spec["prediction_output"]]
 
     def predict_columns(self, columns: Columns) -> Prediction:
         out = self.session.run(self._outputs, self.feeds(columns))
         if self.bundle.is_classifier:
-            return Prediction.classification(self.classes, out[1], labels=self._labels(out[0]))
+            return Prediction.classification(self.classes, out[1] if len(out) > 1 else None,
+                                             labels=self._labels(out[0]))
         return Prediction.regression(out[0])
 
     def _labels(self, raw: np.ndarray) -> np.ndarray:
