@@ -204,7 +204,9 @@ def infer_schema(pipeline: Any, sample: pd.DataFrame) -> InputSchema:
     if missing:
         raise SchemaError(f"the sample lacks column(s) {', '.join(map(repr, missing))} that the pipeline was "
                           "fitted on; pass a sample of the raw training inputs", field=missing[0])
-    categories = encoder_categories(pipeline_steps(pipeline)[0][1], columns)
+    from scorebridge.engines.native import pandas_categories
+
+    categories = {**encoder_categories(pipeline_steps(pipeline)[0][1], columns), **pandas_categories(pipeline)}
     fields = []
     for col in columns:
         dtype = _dtype_of(sample[col])
@@ -233,8 +235,10 @@ def infer_schema(pipeline: Any, sample: pd.DataFrame) -> InputSchema:
 
 
 def _native_call(pipeline: Any, frame: pd.DataFrame) -> Any:
+    from scorebridge.engines.native import as_native_frame
+
     fn = getattr(pipeline, "predict_proba", None) or pipeline.predict
-    return fn(frame)
+    return fn(as_native_frame(pipeline, frame))
 
 
 def sample_frame(pipeline: Any, sample: Any) -> tuple[pd.DataFrame, list[str]]:

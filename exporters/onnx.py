@@ -133,8 +133,13 @@ def _to_onnx(model: Any, info: PipelineInfo, path: Path, options: dict | None = 
     register_converters()
     from skl2onnx import to_onnx
 
-    if not _routes_columns(model) and all(f.is_numeric for f in info.schema.fields):
-        model = RawColumns(model)
+    if not _routes_columns(model):
+        from scorebridge.engines.native import pandas_categories
+
+        categories = pandas_categories(info.steps[-1][1]) if len(info.steps) == 1 else {}
+        codes = {i: categories[f.name] for i, f in enumerate(info.schema.fields) if f.name in categories}
+        if all(f.is_numeric or i in codes for i, f in enumerate(info.schema.fields)):
+            model = RawColumns(model, codes)
     try:
         onx = to_onnx(model, initial_types=initial_types(info), options=options, target_opset=TARGET_OPSET)
     except Exception as exc:  # skl2onnx raises RuntimeError/NotImplementedError/MissingShapeCalculator

@@ -58,6 +58,7 @@ def register_converters() -> None:
     onnx_transformers.register()
     _register_tree_missing_routing()
     update_registered_parser(RawColumns, _parse_raw_columns)
+    _register_category_codes()
     _register_transformed_target()
     _register_label_only_linear()
     try:
@@ -191,24 +192,62 @@ def _parse_dataframe_mapper(scope: Any, model: Any, inputs: list, custom_parsers
 
 
 class RawColumns:
-    """Wraps a model (pipeline or estimator) that reads every raw column as one numeric matrix."""
+    """Wraps a model (pipeline or estimator) that reads every raw column as one numeric matrix.
 
-    def __init__(self, model: Any) -> None:
+    ``codes`` maps the index of a string input to the categories the model was trained on: that
+    column reaches the model as its category's code (its index there), missing and unseen values as
+    NaN, which is what XGBoost and LightGBM make of a pandas ``category`` column.
+    """
+
+    def __init__(self, model: Any, codes: dict[int, list] | None = None) -> None:
         self.model = model
+        self.codes = codes or {}
 
 
 def _parse_raw_columns(scope: Any, model: RawColumns, inputs: list, custom_parsers: Any = None) -> list:
-    """Concatenate the per-column float64 inputs (in schema order) and parse the wrapped model."""
+    """Category codes for string inputs, then the per-column float64 inputs concatenated (in
+    schema order), then the wrapped model."""
     from skl2onnx._parse import _parse_sklearn
     from skl2onnx.common.data_types import DoubleTensorType
 
-    if len(inputs) > 1:
+    columns = []
+    for i, var in enumerate(inputs):
+        if i in model.codes:
+            operator = scope.declare_local_operator("ScorebridgeCategoryCodes", model)
+            operator.inputs = [var]
+            operator.categories = model.codes[i]
+            var = scope.declare_local_variable("category_code", DoubleTensorType([None, 1]))
+            operator.outputs.append(var)
+        columns.append(var)
+    if len(columns) > 1:
         concat = scope.declare_local_operator("SklearnConcat")
-        concat.inputs = inputs
-        merged = scope.declare_local_variable("raw_columns", DoubleTensorType([None, len(inputs)]))
+        concat.inputs = columns
+        merged = scope.declare_local_variable("raw_columns", DoubleTensorType([None, len(columns)]))
         concat.outputs.append(merged)
-        inputs = [merged]
-    return _parse_sklearn(scope, model.model, inputs, custom_parsers=custom_parsers)
+        columns = [merged]
+    return _parse_sklearn(scope, model.model, columns, custom_parsers=custom_parsers)
+
+
+def _convert_category_codes(scope: Any, operator: Any, container: Any) -> None:
+    """A string column as the index of its category (float64), NaN for a missing or unseen one."""
+    from exporters.onnx_transformers import _Graph
+
+    g = _Graph(scope, container)
+    categories = [str(c) for c in operator.categories]
+    code = g.node("LabelEncoder", [operator.inputs[0].full_name], domain="ai.onnx.ml", keys_strings=categories,
+                  values_floats=[float(i) for i in range(len(categories))], default_float=float("nan"))
+    g.node("Cast", [code], operator.outputs[0].full_name, to=11)
+
+
+def _register_category_codes() -> None:
+    from skl2onnx.common._registration import register_converter, register_shape_calculator
+    from skl2onnx.common.data_types import DoubleTensorType
+
+    def shape(operator: Any) -> None:
+        operator.outputs[0].type = DoubleTensorType([operator.inputs[0].get_first_dimension(), 1])
+
+    register_converter("ScorebridgeCategoryCodes", _convert_category_codes, overwrite=True)
+    register_shape_calculator("ScorebridgeCategoryCodes", shape, overwrite=True)
 
 
 def _register_transformed_target() -> None:

@@ -15,6 +15,7 @@ import pandas as pd
 
 from exporters import pmml_fixes
 from exporters.introspect import PipelineInfo
+from scorebridge.engines.native import as_native_frame, pandas_categories
 from scorebridge.errors import ConversionError
 from scorebridge.jvm import java_home
 
@@ -39,10 +40,33 @@ def to_pmml_pipeline(pipeline: Any, info: PipelineInfo) -> Any:
             pmml_pipeline.target_fields = pd.Index([info.target]).to_numpy()
     else:
         steps = copy.deepcopy(info.steps)
+        domain = _category_domain(pipeline, info)
+        if domain is not None:
+            steps.insert(0, ("domain", domain))
         model = Pipeline(steps) if len(steps) > 1 else steps[0][1]
         pmml_pipeline = make_pmml_pipeline(model, active_fields=info.schema.names, target_fields=[info.target])
     _pmml_ready(pmml_pipeline)
     return pmml_pipeline
+
+
+def _category_domain(pipeline: Any, info: PipelineInfo) -> Any:
+    """For an XGBoost/LightGBM model reading pandas ``category`` columns: a fitted mapper that
+    declares those columns categorical (their categories; an unseen one is missing, as natively) and
+    the others continuous, which sklearn2pmml needs to write categorical splits. None otherwise."""
+    categories = pandas_categories(pipeline)
+    if not categories or info.sample is None:
+        return None
+    from sklearn2pmml.decoration import CategoricalDomain, ContinuousDomain
+
+    from scorebridge.compat import install_sklearn_pandas_shim
+
+    install_sklearn_pandas_shim()
+    from sklearn_pandas import DataFrameMapper
+
+    features = [([f.name], CategoricalDomain(invalid_value_treatment="as_missing") if f.name in categories
+                 else ContinuousDomain(with_data=False)) for f in info.schema.fields]
+    mapper = DataFrameMapper(features, input_df=True, df_out=True)
+    return mapper.fit(as_native_frame(pipeline, info.sample[info.schema.names]))
 
 
 def _pmml_ready(pmml_pipeline: Any) -> None:
@@ -84,8 +108,8 @@ def convert(pipeline: Any, info: PipelineInfo, path: Path, *, verify: pd.DataFra
     tolerance = max(tolerance, 1e-9)
     pmml_pipeline = to_pmml_pipeline(pipeline, info)
     if hasattr(pmml_pipeline, "verify"):
-        pmml_pipeline.verify(_verification_records(verify, info)[info.schema.names], precision=tolerance,
-                             zeroThreshold=tolerance)
+        records = as_native_frame(pipeline, _verification_records(verify, info)[info.schema.names])
+        pmml_pipeline.verify(records, precision=tolerance, zeroThreshold=tolerance)
     captured = io.StringIO()
     try:
         with contextlib.redirect_stdout(captured):  # sklearn2pmml prints the JVM's output and a banner

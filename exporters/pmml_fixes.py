@@ -24,6 +24,7 @@ import pandas as pd
 
 from exporters.fidelity import UNSEEN_PREFIX
 from exporters.introspect import PipelineInfo
+from scorebridge.engines.native import native_prediction
 
 # Stands for "missing" in PMML where the native pipeline scores a missing category like an unseen one
 MISSING_SENTINEL = "__scorebridge_missing__"
@@ -43,8 +44,8 @@ def _encoded(pipeline: Any, info: PipelineInfo, frame: pd.DataFrame) -> np.ndarr
         if len(info.steps) > 1:
             out = Pipeline(info.steps[:-1]).transform(frame)
         else:
-            estimator = info.steps[-1][1]
-            out = (estimator.predict_proba if hasattr(estimator, "predict_proba") else estimator.predict)(frame)
+            prediction = native_prediction(pipeline, frame, info.task, info.classes)
+            out = prediction.probabilities if prediction.task == "classification" else prediction.values
     except Exception:  # the native pipeline refuses this value
         return None
     out = out.toarray() if hasattr(out, "toarray") else out
@@ -99,8 +100,8 @@ def set_missing_as_unseen(path: Path, fields: list[str]) -> list[str]:
     fixed = []
     for field in fields:
         match = _mining_field(text, field)
-        if match is None:
-            continue
+        if match is None or 'invalidValueTreatment="asMissing"' in match.group(1):
+            continue  # absent, or the PMML already treats an unseen value as missing
         text = _set_attributes(text, match, field, {"missingValueReplacement": MISSING_SENTINEL,
                                                     "missingValueTreatment": "asValue",
                                                     "invalidValueTreatment": "asIs"})

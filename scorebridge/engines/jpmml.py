@@ -49,9 +49,16 @@ def pmml_prediction(bundle: Bundle, results: Any) -> Prediction:
         if spec.get("label_field") and spec["label_field"] in results.columns:
             labels = results[spec["label_field"]].to_numpy()
             by_text = {str(c): c for c in bundle.classes}
-            labels = np.asarray([by_text.get(str(v), v) for v in labels], dtype=object)
+            labels = np.asarray([by_text.get(_label_text(v), v) for v in labels], dtype=object)
         return Prediction.classification(bundle.classes, proba, labels=labels)
     return Prediction.regression(results[spec["prediction_field"]].to_numpy(dtype=np.float64))
+
+
+def _label_text(value: Any) -> str:
+    """A label as its class's text: pandas makes integer labels floats when a row has none (1.0 -> "1")."""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
 
 
 class JpmmlEngine(Engine):
