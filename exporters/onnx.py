@@ -143,14 +143,26 @@ def _to_onnx(model: Any, info: PipelineInfo, path: Path, options: dict | None = 
     try:
         onx = to_onnx(model, initial_types=initial_types(info), options=options, target_opset=TARGET_OPSET)
     except Exception as exc:  # skl2onnx raises RuntimeError/NotImplementedError/MissingShapeCalculator
-        raise ConversionError(f"{type(exc).__name__}: {str(exc).splitlines()[0]}", format="onnx",
-                              converter="skl2onnx") from exc
+        raise ConversionError(f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}", format="onnx",
+                              converter=_converter_of(exc)) from exc
     inputs = [i.name for i in onx.graph.input]
     if len(inputs) != len(info.schema.fields):
         raise ConversionError(f"the ONNX graph has {len(inputs)} inputs for {len(info.schema.fields)} columns",
                               format="onnx", converter="skl2onnx")
     path.write_bytes(onx.SerializeToString())
     return [o.name for o in onx.graph.output], inputs
+
+
+def _converter_of(exc: BaseException) -> str:
+    """The library whose code raised ``exc``: onnxmltools (XGBoost, LightGBM), scorebridge's own
+    converters, or skl2onnx."""
+    import traceback
+
+    files = [frame.filename for frame in traceback.extract_tb(exc.__traceback__)]
+    for marker, name in (("onnxmltools", "onnxmltools"), ("exporters/onnx_", "scorebridge")):
+        if any(marker in f for f in files[-3:]):
+            return name
+    return "skl2onnx"
 
 
 def _input_spec(info: PipelineInfo, names: list[str]) -> dict[str, Any]:

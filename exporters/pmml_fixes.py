@@ -8,6 +8,10 @@ native pipeline's. Each fix is decided from the fitted pipeline and proved by th
 - **missing encoded**: an ``OrdinalEncoder`` that learned the missing value as a category encodes it
   as ``encoded_missing_value``; sklearn2pmml's lookup table has no row for it, so the PMML's
   ``MapValues`` gets ``mapMissingTo`` with that code.
+- **tree missing routing**: scikit-learn's trees send a missing value where training sent them
+  (``tree_.missing_go_to_left``); sklearn2pmml's trees predict nothing for it. The PMML is written with
+  one node per scikit-learn node (``compact=False``, ids = scikit-learn's node ids) and each split gets
+  ``defaultChild`` (``missingValueStrategy="defaultChild"``).
 - **invalid as is**: a string input that the native pipeline accepts unseen categories for, but
   whose PMML field still refuses them (``invalidValueTreatment`` left at ``returnInvalid``, as
   sklearn2pmml writes it for ``TargetEncoder``): the value flows on to the encoder's own default.
@@ -160,12 +164,55 @@ def _is_nan(value: Any) -> bool:
     return value is None or (isinstance(value, float) and np.isnan(value))
 
 
+_NAN_TREES = ("DecisionTreeClassifier", "DecisionTreeRegressor", "ExtraTreeClassifier", "ExtraTreeRegressor",
+              "RandomForestClassifier", "RandomForestRegressor", "ExtraTreesClassifier", "ExtraTreesRegressor")
+
+
+def nan_routing_trees(estimator: Any) -> list[Any]:
+    """The fitted ``tree_`` objects of a scikit-learn tree model that routes NaN (in PMML segment
+    order), or ``[]``."""
+    if type(estimator).__name__ not in _NAN_TREES:
+        return []
+    trees = [e.tree_ for e in estimator.estimators_] if hasattr(estimator, "estimators_") else [estimator.tree_]
+    return trees if all(hasattr(t, "missing_go_to_left") for t in trees) else []
+
+
+def set_tree_default_children(path: Path, info: PipelineInfo) -> int:
+    """``defaultChild`` on every split of the PMML's trees from scikit-learn's learned NaN direction.
+    Returns the number of trees changed (0 when the model is not such a tree model)."""
+    import xml.etree.ElementTree as ET
+
+    trees = nan_routing_trees(info.estimator)
+    if not trees:
+        return 0
+    ns = {"": "http://www.dmg.org/PMML-4_4", "data": "http://jpmml.org/jpmml-model/InlineTable"}
+    for prefix, uri in ns.items():
+        ET.register_namespace(prefix, uri)
+    document = ET.parse(path)
+    models = document.getroot().iter(f"{{{ns['']}}}TreeModel")
+    changed = 0
+    for tree, model in zip(trees, models):
+        model.set("missingValueStrategy", "defaultChild")
+        for node in model.iter(f"{{{ns['']}}}Node"):
+            children = {c.get("id") for c in node.findall(f"{{{ns['']}}}Node")}
+            index = int(node.get("id", -1))
+            if not children or not 0 <= index < tree.node_count:
+                continue
+            target = tree.children_left[index] if tree.missing_go_to_left[index] else tree.children_right[index]
+            if str(target) in children:
+                node.set("defaultChild", str(target))
+        changed += 1
+    document.write(path, encoding="UTF-8", xml_declaration=True)
+    return changed
+
+
 def apply(path: Path, pipeline: Any, info: PipelineInfo, verify: pd.DataFrame) -> dict[str, list[str]]:
     """Apply every fix that the pipeline needs; returns the fields each fix changed (for the manifest)."""
     missing = missing_as_unseen_fields(pipeline, info, verify)
     fixes = {"missing_as_unseen": set_missing_as_unseen(path, missing) if missing else []}
     fixes["missing_encoded"] = set_missing_encoded(path, pipeline, info)
     fixes["invalid_as_is"] = set_invalid_as_is(path, pipeline, info, verify)
+    set_tree_default_children(path, info)
     return fixes
 
 
