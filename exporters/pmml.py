@@ -15,7 +15,7 @@ import pandas as pd
 
 from exporters import pmml_fixes
 from exporters.introspect import PipelineInfo
-from scorebridge.engines.native import as_native_frame, pandas_categories
+from scorebridge.engines.native import pandas_categories, with_categories
 from scorebridge.errors import ConversionError
 from scorebridge.jvm import java_home
 
@@ -68,7 +68,7 @@ def _category_domain(pipeline: Any, info: PipelineInfo) -> Any:
     features = [([f.name], CategoricalDomain(invalid_value_treatment="as_missing") if f.name in categories
                  else ContinuousDomain(with_data=False)) for f in info.schema.fields]
     mapper = DataFrameMapper(features, input_df=True, df_out=True)
-    return mapper.fit(as_native_frame(pipeline, info.sample[info.schema.names]))
+    return mapper.fit(with_categories(pipeline, info.sample[info.schema.names]))
 
 
 def _pmml_ready(pmml_pipeline: Any) -> None:
@@ -110,7 +110,7 @@ def convert(pipeline: Any, info: PipelineInfo, path: Path, *, verify: pd.DataFra
     tolerance = max(tolerance, 1e-9)
     pmml_pipeline = to_pmml_pipeline(pipeline, info)
     if hasattr(pmml_pipeline, "verify"):
-        records = as_native_frame(pipeline, _verification_records(verify, info)[info.schema.names])
+        records = with_categories(pipeline, _verification_records(verify, info)[info.schema.names])
         pmml_pipeline.verify(records, precision=tolerance, zeroThreshold=tolerance)
     captured = io.StringIO()
     try:

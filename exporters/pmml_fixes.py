@@ -28,7 +28,7 @@ import pandas as pd
 
 from exporters.fidelity import UNSEEN_PREFIX
 from exporters.introspect import PipelineInfo
-from scorebridge.engines.native import native_prediction
+from scorebridge.engines.native import as_native_frame, native_prediction
 
 # Stands for "missing" in PMML where the native pipeline scores a missing category like an unseen one
 MISSING_SENTINEL = "__scorebridge_missing__"
@@ -46,7 +46,7 @@ def _encoded(pipeline: Any, info: PipelineInfo, frame: pd.DataFrame) -> np.ndarr
 
     try:
         if len(info.steps) > 1:
-            out = Pipeline(info.steps[:-1]).transform(frame)
+            out = Pipeline(info.steps[:-1]).transform(as_native_frame(pipeline, frame))
         else:
             prediction = native_prediction(pipeline, frame, info.task, info.classes)
             out = prediction.probabilities if prediction.task == "classification" else prediction.values

@@ -218,10 +218,10 @@ def _trees() -> list[Coverage]:
     return [
         Coverage("decision-tree-raw", "trees", "DecisionTreeClassifier", RAW,
                  lambda: _pipe(_sk(tree_cls, "DecisionTreeClassifier", max_depth=5, random_state=0)), inputs="numeric",
-                 ships=("onnx",), test=True),
+                 test=True),
         Coverage("decision-tree-regressor-raw", "trees", "DecisionTreeRegressor", RAW,
                  lambda: _sk(tree_cls, "DecisionTreeRegressor", max_depth=5, random_state=0), inputs="numeric",
-                 target="real", ships=("onnx",)),
+                 target="real"),
         Coverage("decision-tree", "trees", "DecisionTreeClassifier (3 classes)", STD,
                  _framed(_tree("DecisionTreeClassifier", max_depth=5)), target="multiclass"),
         Coverage("extra-tree", "trees", "ExtraTreeRegressor", STD, _framed(_tree("ExtraTreeRegressor", max_depth=6)),
@@ -231,9 +231,9 @@ def _trees() -> list[Coverage]:
         Coverage("extra-trees-regressor", "trees", "ExtraTreesRegressor", STD,
                  _framed(lambda: _sk(en, "ExtraTreesRegressor", **small)), target="real"),
         Coverage("random-forest-raw", "trees", "RandomForestClassifier", RAW,
-                 lambda: _pipe(_sk(en, "RandomForestClassifier", **small)), inputs="numeric", ships=("onnx",)),
+                 lambda: _pipe(_sk(en, "RandomForestClassifier", **small)), inputs="numeric"),
         Coverage("random-forest-regressor-raw", "trees", "RandomForestRegressor", RAW,
-                 lambda: _sk(en, "RandomForestRegressor", **small), inputs="numeric", target="real", ships=("onnx",),
+                 lambda: _sk(en, "RandomForestRegressor", **small), inputs="numeric", target="real",
                  test=True),
         Coverage("gradient-boosting-multiclass-missing-category", "trees", "GradientBoostingClassifier (3 classes)",
                  "SimpleImputer+StandardScaler | SimpleImputer(constant 'missing', a category learned in training)"
@@ -477,7 +477,7 @@ def _shapes() -> list[Coverage]:
                  _logreg, inputs="numeric_clean", test=True),
         Coverage("bare-tree", "shapes", "DecisionTreeRegressor (bare estimator)", RAW,
                  lambda: _sk("sklearn.tree", "DecisionTreeRegressor", max_depth=4, random_state=0), inputs="numeric",
-                 target="real", ships=("onnx",)),
+                 target="real"),
         Coverage("odd-names", "shapes", "LogisticRegression", "ColumnTransformer on columns named 'annual income', "
                  "'rate (%)', 'n.loans', 'Größe', 'région-code'",
                  lambda: _pipe(ColumnTransformer([

@@ -56,7 +56,18 @@ def pandas_categories(pipeline: Any) -> dict[str, list]:
 
 def as_native_frame(pipeline: Any, frame: Any) -> Any:
     """``frame`` with the columns the pipeline takes as pandas ``category`` cast to the categories
-    it was trained on (an unseen value becomes missing, as in a categorical of those categories)."""
+    it was trained on (an unseen value becomes missing, as in a categorical of those categories); for
+    a pipeline fitted on a NumPy array (no column names), the frame's values in column order."""
+    model = pipeline
+    while hasattr(model, "best_estimator_"):
+        model = model.best_estimator_
+    if hasattr(frame, "to_numpy") and hasattr(model, "n_features_in_") and not hasattr(model, "feature_names_in_"):
+        return frame.to_numpy()
+    return with_categories(pipeline, frame)
+
+
+def with_categories(pipeline: Any, frame: Any) -> Any:
+    """``frame`` with the columns the pipeline takes as pandas ``category`` cast to its categories."""
     categories = pandas_categories(pipeline)
     if not categories:
         return frame
