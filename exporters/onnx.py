@@ -34,7 +34,9 @@ def onnx_ready(pipeline: Any, info: PipelineInfo) -> Any:
       string) instead of ``NaN``, which ONNX string tensors cannot hold;
     - tree models get a float32 cast in front of them, as they cast natively (see module docstring);
     - an XGBoost booster fitted on a DataFrame forgets its feature names (onnxmltools wants ``f<i>``);
-    - a VotingClassifier has ``flatten_transform=False`` (it shapes ``transform()`` only).
+    - a VotingClassifier has ``flatten_transform=False`` (it shapes ``transform()`` only);
+    - a HistGradientBoosting model with categorical features gets its own column encoder in front
+      (skl2onnx converts its trees only, which read the encoder's output).
     """
     from skl2onnx.sklapi import CastTransformer
     from sklearn.impute import SimpleImputer
@@ -49,9 +51,24 @@ def onnx_ready(pipeline: Any, info: PipelineInfo) -> Any:
             est.flatten_transform = False
         if hasattr(est, "get_booster"):  # onnxmltools reads features as f0, f1, ...: drop the frame's names
             est.get_booster().feature_names = None
+    preprocessor = _hgb_preprocessor(steps[-1][1])
+    if preprocessor is not None:
+        steps.insert(len(steps) - 1, ("hgb_categories", preprocessor))
     if casts_to_float32(info.estimator):
         steps.insert(len(steps) - 1, ("cast_float32", CastTransformer(dtype=np.float32)))
     return Pipeline(steps) if len(steps) > 1 else steps[0][1]
+
+
+def _hgb_preprocessor(estimator: Any) -> Any:
+    """HistGradientBoosting's internal categorical encoder as a step skl2onnx converts (its own
+    converter reads the trees only, which see the encoder's output), or None."""
+    from exporters.onnx_transformers import HGBCategories
+
+    if getattr(estimator, "_preprocessor", None) is None:
+        return None
+    step = HGBCategories(copy.deepcopy(estimator))
+    estimator._preprocessor = None
+    return step
 
 
 # Estimators that cast their input to float32 before reading it (scikit-learn's trees do, as
@@ -194,7 +211,7 @@ def convert(pipeline: Any, info: PipelineInfo, path: Path) -> dict[str, Any]:
 
 
 # XGBoost objectives whose inplace_predict output is what predict_proba / predict return
-_FAST_OBJECTIVES = ("binary:logistic", "multi:softprob", "multi:softmax", "reg:")
+_FAST_OBJECTIVES = ("binary:logistic", "multi:softprob", "multi:softmax", "reg:", "count:poisson")
 
 
 def convert_xgboost_fast_path(pipeline: Any, info: PipelineInfo, preprocess_path: Path,

@@ -57,6 +57,7 @@ def register_converters() -> None:
         pass
     onnx_transformers.register()
     _register_tree_missing_routing()
+    _register_hgb_categories()
     update_registered_parser(RawColumns, _parse_raw_columns)
     _register_category_codes()
     _register_transformed_target()
@@ -145,6 +146,104 @@ def _with_missing_routing(convert: Any) -> Any:
             attrs["nodes_missing_value_tracks_true"].ints.extend(tracks)
 
     return converter
+
+
+def _register_hgb_categories() -> None:
+    """HistGradientBoosting's categorical splits ("the category is one of these") as chains of
+    ``BRANCH_EQ`` nodes: skl2onnx writes them as numeric ``<=`` splits."""
+    from skl2onnx.common._registration import RegisteredConverter, _converter_pool
+
+    for alias in ("SklearnHistGradientBoostingClassifier", "SklearnHistGradientBoostingRegressor"):
+        original = _converter_pool[alias]
+        _converter_pool[alias] = RegisteredConverter(_with_categorical_splits(original), original.get_allowed_options())
+
+
+def _with_categorical_splits(convert: Any) -> Any:
+    def converter(scope: Any, operator: Any, container: Any) -> None:
+        start = len(container.nodes)
+        convert(scope, operator, container)
+        trees = [tree for iteration in operator.raw_operator._predictors for tree in iteration]
+        if not any(t.nodes["is_categorical"].any() for t in trees):
+            return
+        for node in container.nodes[start:]:
+            if node.op_type.startswith("TreeEnsemble"):
+                _expand_categorical_splits(node, trees)
+
+    return converter
+
+
+_NODE_LISTS = ("nodes_treeids", "nodes_nodeids", "nodes_featureids", "nodes_modes", "nodes_values",
+               "nodes_truenodeids", "nodes_falsenodeids", "nodes_missing_value_tracks_true", "nodes_hitrates")
+_MAX_GROWTH = 50  # categorical splits copy subtrees; refuse an ensemble that would grow beyond this factor
+
+
+def _expand_categorical_splits(node: Any, trees: list) -> None:
+    """Rewrite the trees of a tree-ensemble node so each categorical split ("the category code is one
+    of S") becomes a chain of equality tests, one per code in S, each leading to its own copy of the
+    left subtree (ONNX trees cannot share a child); the chain's last "no" leads to the right subtree.
+    Every test sends NaN where the split does."""
+    from onnx import helper
+
+    attrs = {a.name: a for a in node.attribute}
+    leaf_keys = [k for k in ("class_treeids", "class_nodeids", "class_ids", "class_weights", "target_treeids",
+                             "target_nodeids", "target_ids", "target_weights") if k in attrs]
+    prefix = leaf_keys[0].split("_")[0]
+    values = {k: list(helper.get_attribute_value(attrs[k])) for k in (*_NODE_LISTS, *leaf_keys) if k in attrs}
+    features = {(t, n): f for t, n, f in zip(values["nodes_treeids"], values["nodes_nodeids"],
+                                             values["nodes_featureids"])}
+    leaves: dict[tuple[int, int], list[tuple[int, float]]] = {}
+    for t, n, i, w in zip(values[f"{prefix}_treeids"], values[f"{prefix}_nodeids"], values[f"{prefix}_ids"],
+                          values[f"{prefix}_weights"]):
+        leaves.setdefault((t, n), []).append((i, w))
+    out: dict[str, list] = {k: [] for k in values}
+
+    def emit(t: int, n: int, counter: list[int]) -> int:
+        tree_node, new_id = trees[t].nodes[n], counter[0]
+        counter[0] += 1
+        row = {"nodes_treeids": t, "nodes_nodeids": new_id, "nodes_featureids": features.get((t, n), 0),
+               "nodes_hitrates": 1.0, "nodes_missing_value_tracks_true": int(tree_node["missing_go_to_left"])}
+        if tree_node["is_leaf"]:
+            _append(out, {**row, "nodes_modes": "LEAF", "nodes_values": 0.0, "nodes_truenodeids": 0,
+                          "nodes_falsenodeids": 0, "nodes_missing_value_tracks_true": 0})
+            for i, w in leaves[(t, n)]:
+                _append(out, {f"{prefix}_treeids": t, f"{prefix}_nodeids": new_id, f"{prefix}_ids": i,
+                              f"{prefix}_weights": w})
+            return new_id
+        if not tree_node["is_categorical"]:
+            index = len(out["nodes_nodeids"])
+            _append(out, {**row, "nodes_modes": "BRANCH_LEQ", "nodes_values": float(tree_node["num_threshold"]),
+                          "nodes_truenodeids": -1, "nodes_falsenodeids": -1})
+            out["nodes_truenodeids"][index] = emit(t, int(tree_node["left"]), counter)
+            out["nodes_falsenodeids"][index] = emit(t, int(tree_node["right"]), counter)
+            return new_id
+        bits = np.unpackbits(trees[t].raw_left_cat_bitsets[tree_node["bitset_idx"]].view(np.uint8), bitorder="little")
+        codes = np.flatnonzero(bits).astype(float).tolist() or [float("-inf")]
+        counter[0] -= 1  # the chain's first test takes this node's id
+        for code in codes:
+            chain_id, index = counter[0], len(out["nodes_nodeids"])
+            counter[0] += 1
+            _append(out, {**row, "nodes_nodeids": chain_id, "nodes_modes": "BRANCH_EQ", "nodes_values": code,
+                          "nodes_truenodeids": -1, "nodes_falsenodeids": -1})
+            out["nodes_truenodeids"][index] = emit(t, int(tree_node["left"]), counter)
+            out["nodes_falsenodeids"][index] = counter[0]  # the next test, or the right subtree
+        emit(t, int(tree_node["right"]), counter)
+        return new_id
+
+    for t in sorted(set(values["nodes_treeids"])):
+        emit(t, 0, [0])
+    if len(out["nodes_nodeids"]) > _MAX_GROWTH * len(values["nodes_nodeids"]):
+        raise ConversionError("the categorical splits would grow the trees more than "
+                              f"{_MAX_GROWTH}-fold in ONNX (each category copies a subtree)", converter="scorebridge")
+    for key, new in out.items():
+        kind = attrs[key].type
+        del node.attribute[[a.name for a in node.attribute].index(key)]
+        node.attribute.append(helper.make_attribute(key, new, attr_type=kind))
+
+
+def _append(lists: dict[str, list], row: dict[str, Any]) -> None:
+    for key, value in row.items():
+        if key in lists:
+            lists[key].append(value)
 
 
 def _parse_dataframe_mapper(scope: Any, model: Any, inputs: list, custom_parsers: Any = None) -> list:

@@ -198,24 +198,60 @@ def convert_encoder(scope: Any, operator: Any, container: Any) -> None:
     if len(columns) != len(tables):
         raise ConversionError(f"{type(operator.raw_operator).__name__} expects {len(tables)} columns, the graph "
                               f"gives it {len(columns)}", converter="scorebridge")
-    for var, column, (cats, table) in zip(_column_types(operator), columns, tables):
-        unknown, missing = len(cats), len(cats) + 1
-        if var == "string":
-            index = g.node("LabelEncoder", [column], domain="ai.onnx.ml",
-                           keys_strings=[str(c) for c in cats] + [MISSING_STRING],
-                           values_int64s=list(range(len(cats))) + [missing], default_int64=unknown)
-        else:
-            x = column if var == "double" else g.node("Cast", [column], to=11)
-            equal = g.node("Equal", [x, g.const(np.asarray(cats, dtype=np.float64).reshape(1, -1))])
-            hit = g.node("Cast", [equal], to=6)  # int32 for ArgMax/ReduceMax
-            found = g.node("ReduceMax", [hit], keepdims=1)
-            index = g.node("Where", [g.node("Cast", [found], to=9), g.node("ArgMax", [hit], axis=1, keepdims=1),
-                                     g.const([[unknown]], np.int64)])
-            index = g.node("Where", [g.node("IsNaN", [x]), g.const([[missing]], np.int64), index])
-        flat = g.node("Reshape", [index, g.const([-1], np.int64)])
-        parts.append(g.node("Gather", [g.const(table), flat], axis=0))
+    for kind, column, (cats, table) in zip(_column_types(operator), columns, tables):
+        parts.append(_lookup(g, kind, column, cats, table))
     g.node("Concat", parts, operator.outputs[0].full_name, axis=1) if len(parts) > 1 else \
         g.node("Identity", parts, operator.outputs[0].full_name)
+
+
+def _lookup(g: _Graph, kind: str, column: str, cats: list, table: np.ndarray) -> str:
+    """The row of ``table`` (see :func:`encoder_tables`) for each value of one ``[N, 1]`` column."""
+    unknown, missing = len(cats), len(cats) + 1
+    if kind == "string":
+        index = g.node("LabelEncoder", [column], domain="ai.onnx.ml",
+                       keys_strings=[str(c) for c in cats] + [MISSING_STRING],
+                       values_int64s=list(range(len(cats))) + [missing], default_int64=unknown)
+    else:
+        x = column if kind == "double" else g.node("Cast", [column], to=11)
+        equal = g.node("Equal", [x, g.const(np.asarray(cats, dtype=np.float64).reshape(1, -1))])
+        hit = g.node("Cast", [equal], to=6)  # int32 for ArgMax/ReduceMax
+        found = g.node("ReduceMax", [hit], keepdims=1)
+        index = g.node("Where", [g.node("Cast", [found], to=9), g.node("ArgMax", [hit], axis=1, keepdims=1),
+                                 g.const([[unknown]], np.int64)])
+        index = g.node("Where", [g.node("IsNaN", [x]), g.const([[missing]], np.int64), index])
+    flat = g.node("Reshape", [index, g.const([-1], np.int64)])
+    return g.node("Gather", [g.const(table), flat], axis=0)
+
+
+def _transformer_base() -> tuple[type, ...]:
+    from sklearn.base import BaseEstimator, TransformerMixin
+
+    return TransformerMixin, BaseEstimator
+
+
+class HGBCategories(*_transformer_base()):
+    """HistGradientBoosting's internal encoder (``_preprocessor``) as a pipeline step: its categorical
+    columns ordinal-encoded (unknown and missing: NaN), first, then its numeric columns."""
+
+    def __init__(self, estimator: Any = None) -> None:
+        self.estimator = estimator
+        pre = estimator._preprocessor if estimator is not None else None
+        self.encoder = next(t for _, t, _ in pre.transformers_ if hasattr(t, "categories_")) if pre else None
+        self.categorical = np.asarray(getattr(estimator, "is_categorical_", []), dtype=bool)
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return True
+
+
+def convert_hgb_categories(scope: Any, operator: Any, container: Any) -> None:
+    g = _Graph(scope, container)
+    model = operator.raw_operator
+    columns, kinds = g.columns(operator), _column_types(operator)
+    tables = iter(encoder_tables(model.encoder))
+    encoded = [_lookup(g, kinds[j], columns[j], *next(tables)) for j in np.flatnonzero(model.categorical)]
+    numeric = [columns[j] if kinds[j] == "double" else g.node("Cast", [columns[j]], to=11)
+               for j in np.flatnonzero(~model.categorical)]
+    g.node("Concat", encoded + numeric, operator.outputs[0].full_name, axis=1)
 
 
 def _column_types(operator: Any) -> list[str]:
@@ -396,6 +432,8 @@ def register() -> None:
                                 _shape(lambda m, w: len(m.features_)), convert_missing_indicator)
     for encoder in (OneHotEncoder, OrdinalEncoder, TargetEncoder):
         update_registered_converter(encoder, f"Scorebridge{encoder.__name__}", _shape(_encoders_width), convert_encoder)
+    update_registered_converter(HGBCategories, "ScorebridgeHGBCategories",
+                                _shape(lambda m, w: len(m.categorical)), convert_hgb_categories)
     update_registered_converter(Binarizer, "SklearnBinarizer", _shape(lambda m, w: w), convert_binarizer)
     update_registered_converter(KBinsDiscretizer, "ScorebridgeKBinsDiscretizer", _shape(_kbins_width), convert_kbins)
     update_registered_converter(PolynomialFeatures, "ScorebridgePolynomialFeatures",
