@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
+import re
 import sys
 import tempfile
 import time
@@ -42,10 +43,11 @@ _HEADERS = {"pmml": "PMML (JPMML)", "onnx": "ONNX (ONNX Runtime)", "xgboost": "X
 
 
 def _all_cases() -> list[dict[str, Any]]:
-    out = [{"id": c.id, "group": c.group, "estimator": c.estimator, "steps": c.steps, "train": train_coverage,
-            "case": c, "ships": c.ships} for c in coverage_cases()]
+    out = [{"id": c.id, "name": c.id, "group": c.group, "estimator": c.estimator, "steps": c.steps,
+            "train": train_coverage, "case": c, "ships": c.ships} for c in coverage_cases()]
     for c in cases():
-        out.append({"id": c.id, "group": f"compositions ({c.composition}, {c.wrapper})", "estimator": c.estimator,
+        out.append({"id": c.id, "name": re.sub(r"[^A-Za-z0-9_.-]", "-", c.id),
+                    "group": f"compositions ({c.composition}, {c.wrapper})", "estimator": c.estimator,
                     "steps": c.steps, "train": train_composition, "case": c, "ships": ("pmml", "onnx")})
     return out
 
@@ -68,7 +70,11 @@ def _excluded_cell(entry: dict[str, Any], report: dict[str, Any] | None) -> str:
     if reason == "fidelity":
         diff = entry.get("max_rel_diff", entry.get("max_abs_diff"))
         worst = ", ".join(entry.get("worst_rows") or [])
-        return f"✗ disagrees: {_num(diff) if diff is not None else '?'} over tolerance ({worst})"
+        if diff is None or diff != diff or diff <= entry.get("tolerance", 0):  # NaN outputs or flipped labels
+            flips = entry.get("label_mismatches_beyond_margin") or 0
+            what = f"{flips} label(s) flipped" if flips else "no value (NaN)"
+            return f"✗ disagrees: {what} on {worst}"
+        return f"✗ disagrees: {_num(diff)} over tolerance ({worst})"
     text = f"{entry.get('converter') or ''} {entry.get('message', '')}".strip()
     text = text.replace("|", "\\|").replace("\n", " ")
     return f"✗ {reason}: {text[:110]}{'…' if len(text) > 110 else ''}"
@@ -92,7 +98,7 @@ def measure_case(item: dict[str, Any], repo: Path) -> dict[str, Any]:
     row: dict[str, Any] = {"id": item["id"], "group": item["group"], "estimator": item["estimator"],
                            "steps": item["steps"], "expected": item["ships"], "cells": {}, "shipped": []}
     try:
-        bundle = export_bundle(pipeline, sample, name=item["id"], repo=repo, target="y")
+        bundle = export_bundle(pipeline, sample, name=item["name"], repo=repo, target="y")
     except ExportError as exc:
         manifest = {"excluded": exc.excluded, "fidelity": exc.fidelity}
         bundle = None

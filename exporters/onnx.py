@@ -201,7 +201,10 @@ def convert(pipeline: Any, info: PipelineInfo, path: Path) -> dict[str, Any]:
     outputs, names = _to_onnx(model, info, path, options)
     spec = _input_spec(info, names)
     if info.task == "classification":  # a classifier without probabilities: its second output is scores
-        spec.update(label_output=outputs[0], probability_output=outputs[1] if info.probabilities else None,
+        # SVC(probability=True) labels by its decision function, not its probabilities: the engine takes
+        # the most probable class, as the bundle's label is
+        label = None if info.probabilities and type(info.estimator).__name__ in ("SVC", "NuSVC") else outputs[0]
+        spec.update(label_output=label, probability_output=outputs[1] if info.probabilities else None,
                     prediction_output=None)
     elif info.task == "anomaly":  # skl2onnx's outlier detectors: label (1/-1), then decision_function
         spec.update(label_output=None, probability_output=None, prediction_output=outputs[1])

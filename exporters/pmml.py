@@ -157,7 +157,8 @@ def output_fields(path: Path) -> dict[str, Any]:
     """The PMML's target field, its ``probability(<class>)`` output fields and every output field's name.
 
     Ensembles put the probability outputs on the last segment of a model chain, so the whole
-    document is read and the last probability field per class wins.
+    document is read and the last probability field per class wins, unless a ``probability(<class>)``
+    field (the model's own, as CalibratedClassifierCV's) was seen.
     """
     target, probabilities, outputs = None, {}, []
     for _, elem in ET.iterparse(str(path), events=("end",)):
@@ -166,7 +167,10 @@ def output_fields(path: Path) -> dict[str, Any]:
             target = elem.get("name")
         elif tag == "OutputField":
             outputs.append(elem.get("name"))
-            if elem.get("feature") == "probability" and elem.get("value") is not None:
-                probabilities[elem.get("value")] = elem.get("name")
+            value, name = elem.get("value"), elem.get("name")
+            # the model's own probability(<class>) beats a segment's probability(<segment>, <class>)
+            if elem.get("feature") == "probability" and value is not None and \
+                    probabilities.get(value) != f"probability({value})":
+                probabilities[value] = name
         elem.clear()
     return {"target": target, "probabilities": probabilities, "outputs": outputs}

@@ -12,6 +12,8 @@ native pipeline's. Each fix is decided from the fitted pipeline and proved by th
   (``tree_.missing_go_to_left``); sklearn2pmml's trees predict nothing for it. The PMML is written with
   one node per scikit-learn node (``compact=False``, ids = scikit-learn's node ids) and each split gets
   ``defaultChild`` (``missingValueStrategy="defaultChild"``).
+- **input names**: for a pipeline fitted on a NumPy array, sklearn2pmml names the inputs of integer
+  column selectors ``x1, x2, ...``; scikit-learn (and the bundle) name them ``x0, x1, ...``.
 - **invalid as is**: a string input that the native pipeline accepts unseen categories for, but
   whose PMML field still refuses them (``invalidValueTreatment`` left at ``returnInvalid``, as
   sklearn2pmml writes it for ``TargetEncoder``): the value flows on to the encoder's own default.
@@ -206,8 +208,41 @@ def set_tree_default_children(path: Path, info: PipelineInfo) -> int:
     return changed
 
 
+_FIELD_ATTRIBUTES = ("name", "field")
+
+
+def align_input_names(path: Path, info: PipelineInfo) -> bool:
+    """Rename sklearn2pmml's ``x1 ... xn`` inputs to the schema's ``x0 ... x(n-1)`` (all at once, so
+    ``x1`` -> ``x0`` and ``x2`` -> ``x1`` do not collide). Returns whether it renamed."""
+    import xml.etree.ElementTree as ET
+
+    names = info.schema.names
+    if names != [f"x{i}" for i in range(len(names))]:
+        return False
+    text = path.read_text()
+    fields = re.findall(r'<DataField name="([^"]*)"', text)
+    inputs = [f for f in fields if f != info.target]
+    if inputs != [f"x{i + 1}" for i in range(len(names))]:
+        return False
+    mapping = dict(zip(inputs, names))
+    ns = {"": "http://www.dmg.org/PMML-4_4", "data": "http://jpmml.org/jpmml-model/InlineTable"}
+    for prefix, uri in ns.items():
+        ET.register_namespace(prefix, uri)
+    document = ET.parse(path)
+    for element in document.getroot().iter():
+        if element.tag.endswith("DerivedField"):
+            continue  # a derived field's own name is not an input
+        for attribute in _FIELD_ATTRIBUTES:
+            value = element.get(attribute)
+            if value in mapping:
+                element.set(attribute, mapping[value])
+    document.write(path, encoding="UTF-8", xml_declaration=True)
+    return True
+
+
 def apply(path: Path, pipeline: Any, info: PipelineInfo, verify: pd.DataFrame) -> dict[str, list[str]]:
     """Apply every fix that the pipeline needs; returns the fields each fix changed (for the manifest)."""
+    align_input_names(path, info)
     missing = missing_as_unseen_fields(pipeline, info, verify)
     fixes = {"missing_as_unseen": set_missing_as_unseen(path, missing) if missing else []}
     fixes["missing_encoded"] = set_missing_encoded(path, pipeline, info)
