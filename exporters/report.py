@@ -119,7 +119,7 @@ def failure_message(excluded: dict[str, dict[str, Any]], required: tuple[str, ..
     blocked = [f for f in (required or excluded) if f in excluded and
                (required is not None or excluded[f].get("reason") != "not_requested")]
     if required is None:
-        head = "no artifact is faithful to the native pipeline"
+        head = "no artifact converted faithfully"
     else:
         head = f"required artifact{'s' if len(blocked) > 1 else ''} {', '.join(blocked)} could not be exported"
     parts = []

@@ -118,7 +118,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     bundle = Bundle.load(args.bundle)
     data = read_table(args.data, bundle.schema)
     reports = verify_bundle(bundle.path, data, trust_pickles=args.trust_pickles, tolerance=args.tolerance)
-    print(format_table(reports, title=f"{bundle}: {len(data)} rows of {args.data}"))
+    print(format_table(reports, title=f"{bundle}: {len(data)} rows of {args.data}",
+                       excluded=bundle.manifest.get("excluded")))
     failed = [k for k, r in reports.items() if r.get("gating") and not r["passed"]]
     if failed:
         print(f"scorebridge: error: {', '.join(failed)} disagree(s) with the native pipeline", file=sys.stderr)

@@ -106,7 +106,7 @@ def test_no_faithful_artifact_fails_naming_each_format(tmp_path) -> None:
     with pytest.raises(ExportError) as info:
         export_bundle(pipeline, sample, name="none", repo=tmp_path)
     message = str(info.value)
-    assert message.startswith("nothing was written: no artifact is faithful to the native pipeline: ")
+    assert message.startswith("nothing was written: no artifact converted faithfully: ")
     assert "pmml: sklearn2pmml cannot convert 'proj' (GaussianRandomProjection)" in message
     assert "onnx: skl2onnx cannot convert 'domain' (ContinuousDomain)" in message
     assert "\n" not in message and list(tmp_path.iterdir()) == []

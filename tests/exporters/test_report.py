@@ -64,7 +64,7 @@ def test_failing_gates_errors_and_exclusions_are_worded_apart() -> None:
         "of 9 verification rows, worst on the row with a missing c1, then sample rows")
     line = exclusion_line("pmml", excluded["pmml"])
     assert failure_message(excluded, None, []) == (
-        "nothing was written: no artifact is faithful to the native pipeline: " + line + " (to fix: impute c1 "
+        "nothing was written: no artifact converted faithfully: " + line + " (to fix: impute c1 "
         "inside the pipeline so every runtime scores a missing value the same way, or raise "
         "the tolerance if that difference is acceptable)")
 
