@@ -190,8 +190,32 @@ ships, any other is left out and the manifest says why.
   thresholds in double precision, so rows near a threshold may take the other branch.
 
 Classifiers without probabilities (LinearSVC, RidgeClassifier, SVC, hard voting) export their labels;
-their probability columns are the label's indicator. Default tolerances per model family
-(`exporters/fidelity.py`): {tolerances}.
+their probability columns are the label's indicator. Outlier detectors (IsolationForest) export their
+`decision_function` (negative for outliers) as `prediction`, task `anomaly`. Default tolerances per
+model family (`exporters/fidelity.py`): {tolerances}.
+
+## What scorebridge adds to the converters
+
+The converters decide what converts; where one is missing or imprecise, scorebridge adds a small one,
+and the fidelity gate proves it like any other:
+
+- ONNX computes in float64 like scikit-learn: a model reading the raw columns gets a float64 `Concat`
+  in front (skl2onnx's `FeatureVectorizer` is float32), and `SimpleImputer` (with `add_indicator`),
+  `MissingIndicator`, `OneHotEncoder`/`OrdinalEncoder`/`TargetEncoder` (drop, infrequent categories,
+  a learned missing category, `encoded_missing_value`), `Binarizer`, `KBinsDiscretizer`,
+  `PolynomialFeatures`, `PowerTransformer`, `FunctionTransformer` with NumPy ufuncs,
+  `TransformedTargetRegressor` and label-only linear classifiers have float64 converters
+  (`exporters/onnx_transformers.py`, `exporters/onnx_converters.py`). Trees cast to float32 first, as
+  they do natively.
+- ONNX trees keep scikit-learn's learned direction for NaN, HistGradientBoosting's categorical splits
+  become equality chains, XGBoost `reg:logistic` gets its sigmoid, and pandas `category` columns of
+  XGBoost/LightGBM models are fed as their training categories' codes (unseen and missing: NaN).
+- PMML: scikit-learn trees route NaN like scikit-learn (`defaultChild`), a missing category scored like
+  an unseen one stays so, `TargetEncoder` accepts unseen categories, an `OrdinalEncoder`'s
+  `encoded_missing_value` is kept, XGBoost/LightGBM pandas categories get a categorical domain, and
+  integer column selectors keep the inputs' `x0, x1, ...` names (`exporters/pmml_fixes.py`).
+- Column names with spaces, dots, parentheses or non-ASCII letters work: the manifest maps each input
+  to the ONNX graph's own input name. A pipeline fitted on a NumPy array gets inputs `x0, x1, ...`.
 
 ## Cases
 
