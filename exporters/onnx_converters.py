@@ -112,6 +112,22 @@ def _with_logistic_link(convert: Any) -> Any:
     return converter
 
 
+def _after_converters(aliases: tuple[str, ...], fix: Any) -> None:
+    """Wrap skl2onnx's converters of ``aliases`` so ``fix(model, nodes)`` edits the ONNX nodes each
+    emitted (``model`` is the fitted estimator)."""
+    from skl2onnx.common._registration import RegisteredConverter, _converter_pool
+
+    for alias in aliases:
+        original = _converter_pool[alias]
+
+        def converter(scope: Any, operator: Any, container: Any, original: Any = original) -> None:
+            start = len(container.nodes)
+            original(scope, operator, container)
+            fix(operator.raw_operator, container.nodes[start:])
+
+        _converter_pool[alias] = RegisteredConverter(converter, original.get_allowed_options())
+
+
 def _register_tree_missing_routing() -> None:
     """Carry scikit-learn's learned NaN direction (``tree_.missing_go_to_left``) into the ONNX trees.
 
@@ -120,56 +136,38 @@ def _register_tree_missing_routing() -> None:
     (or to the larger child). The wrapped converter rewrites that attribute of the tree ensemble it
     emitted, node by node, from the fitted trees (tree ids are the estimators' indices).
     """
-    from skl2onnx.common._registration import RegisteredConverter, _converter_pool
-
-    for alias in _NAN_ROUTING_TREES:
-        original = _converter_pool[alias]
-        _converter_pool[alias] = RegisteredConverter(_with_missing_routing(original), original.get_allowed_options())
+    _after_converters(_NAN_ROUTING_TREES, _fix_missing_routing)
 
 
-def _with_missing_routing(convert: Any) -> Any:
-    def converter(scope: Any, operator: Any, container: Any) -> None:
-        start = len(container.nodes)
-        convert(scope, operator, container)
-        model = operator.raw_operator
-        trees = [e.tree_ for e in model.estimators_] if hasattr(model, "estimators_") else [model.tree_]
-        if not all(hasattr(t, "missing_go_to_left") for t in trees):
-            return
-        ensembles = [n for n in container.nodes[start:] if n.op_type.startswith("TreeEnsemble")]
-        for k, node in enumerate(ensembles):
-            attrs = {a.name: a for a in node.attribute}
-            # one ensemble of all trees (tree id = estimator index), or one ensemble per tree (IsolationForest)
-            per_tree = len(ensembles) == len(trees) > 1
-            tracks = [int(trees[k if per_tree else t].missing_go_to_left[n]) for t, n in
-                      zip(attrs["nodes_treeids"].ints, attrs["nodes_nodeids"].ints)]
-            del attrs["nodes_missing_value_tracks_true"].ints[:]
-            attrs["nodes_missing_value_tracks_true"].ints.extend(tracks)
-
-    return converter
+def _fix_missing_routing(model: Any, nodes: list) -> None:
+    trees = [e.tree_ for e in model.estimators_] if hasattr(model, "estimators_") else [model.tree_]
+    if not all(hasattr(t, "missing_go_to_left") for t in trees):
+        return
+    ensembles = [n for n in nodes if n.op_type.startswith("TreeEnsemble")]
+    for k, node in enumerate(ensembles):
+        attrs = {a.name: a for a in node.attribute}
+        # one ensemble of all trees (tree id = estimator index), or one ensemble per tree (IsolationForest)
+        per_tree = len(ensembles) == len(trees) > 1
+        tracks = [int(trees[k if per_tree else t].missing_go_to_left[n]) for t, n in
+                  zip(attrs["nodes_treeids"].ints, attrs["nodes_nodeids"].ints)]
+        del attrs["nodes_missing_value_tracks_true"].ints[:]
+        attrs["nodes_missing_value_tracks_true"].ints.extend(tracks)
 
 
 def _register_hgb_categories() -> None:
     """HistGradientBoosting's categorical splits ("the category is one of these") as chains of
     ``BRANCH_EQ`` nodes: skl2onnx writes them as numeric ``<=`` splits."""
-    from skl2onnx.common._registration import RegisteredConverter, _converter_pool
-
-    for alias in ("SklearnHistGradientBoostingClassifier", "SklearnHistGradientBoostingRegressor"):
-        original = _converter_pool[alias]
-        _converter_pool[alias] = RegisteredConverter(_with_categorical_splits(original), original.get_allowed_options())
+    _after_converters(("SklearnHistGradientBoostingClassifier", "SklearnHistGradientBoostingRegressor"),
+                      _fix_categorical_splits)
 
 
-def _with_categorical_splits(convert: Any) -> Any:
-    def converter(scope: Any, operator: Any, container: Any) -> None:
-        start = len(container.nodes)
-        convert(scope, operator, container)
-        trees = [tree for iteration in operator.raw_operator._predictors for tree in iteration]
-        if not any(t.nodes["is_categorical"].any() for t in trees):
-            return
-        for node in container.nodes[start:]:
-            if node.op_type.startswith("TreeEnsemble"):
-                _expand_categorical_splits(node, trees)
-
-    return converter
+def _fix_categorical_splits(model: Any, nodes: list) -> None:
+    trees = [tree for iteration in model._predictors for tree in iteration]
+    if not any(t.nodes["is_categorical"].any() for t in trees):
+        return
+    for node in nodes:
+        if node.op_type.startswith("TreeEnsemble"):
+            _expand_categorical_splits(node, trees)
 
 
 _NODE_LISTS = ("nodes_treeids", "nodes_nodeids", "nodes_featureids", "nodes_modes", "nodes_values",
