@@ -232,6 +232,7 @@ def _manifest(info: PipelineInfo, name: str, version: str, tol: float) -> dict[s
         "tolerance": {"value": tol, "kind": "relative to max(1,|y|)" if regression else "absolute probability"},
         "fidelity": {},
         "libraries": _libraries(),
+        **({"notes": info.notes} if info.notes else {}),  # e.g. the generated names of a NumPy-fitted pipeline
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,6 +12,8 @@ import pandas as pd
 
 from scorebridge.errors import SchemaError
 from scorebridge.schema import Field, InputSchema
+
+log = logging.getLogger(__name__)
 
 # Estimator class name prefix -> model family (default tolerances, see fidelity.py; the float32 cast
 # in front of tree models, see onnx.py). First match wins, so longer prefixes come first.
@@ -259,6 +262,7 @@ def sample_frame(pipeline: Any, sample: Any) -> tuple[pd.DataFrame, list[str]]:
             names = [f"x{i}" for i in range(sample.shape[1])]
             notes.append(f"the pipeline was fitted on a NumPy array: its inputs are named x0 ... "
                          f"x{sample.shape[1] - 1} in column order")
+            log.warning("%s", notes[-1])
         sample = pd.DataFrame(sample, columns=names)
     if not isinstance(sample, pd.DataFrame) or sample.empty:
         raise SchemaError("the sample must be a non-empty pandas DataFrame (or 2-D NumPy array) of raw inputs")
