@@ -62,6 +62,7 @@ def register_converters() -> None:
     _register_category_codes()
     _register_transformed_target()
     _register_label_only_linear()
+    _register_isotonic_interpolation()
     try:
         from scorebridge.compat import install_sklearn_pandas_shim
 
@@ -434,3 +435,40 @@ def _convert_label_only_linear(scope: Any, operator: Any, container: Any) -> Non
     labels = g.const(classes, np.int64) if classes.dtype.kind in "iub" else \
         g.const(classes.astype(str), object)
     g.node("Gather", [labels, index], operator.outputs[0].full_name, axis=0)
+
+
+def _register_isotonic_interpolation() -> None:
+    """skl2onnx calibrates ``CalibratedClassifierCV(method='isotonic')`` with the *nearest* threshold's
+    value; scikit-learn interpolates linearly between thresholds. Its helper is replaced by
+    :func:`_isotonic_interpolation` (same arguments, same ``[N, 1]`` result)."""
+    from skl2onnx.operator_converters import calibrated_classifier_cv
+
+    calibrated_classifier_cv._transform_isotonic = _isotonic_interpolation
+
+
+def _isotonic_interpolation(scope: Any, container: Any, model: Any, T: str, k: int, dtype: Any,
+                            proto_type: Any) -> str:
+    """``IsotonicRegression.predict``: clip to the fitted range, then interpolate linearly between the
+    unique ascending thresholds (segment j = #{X <= x} - 1, kept inside [0, m - 2])."""
+    from exporters.onnx_transformers import _Graph
+
+    g = _Graph(scope, container)
+    calibrator = model.calibrators[k]
+    xs = np.asarray(calibrator.X_thresholds_, dtype=np.float64)
+    ys = np.asarray(calibrator.y_thresholds_, dtype=np.float64)
+    x = g.node("Reshape", [g.node("Cast", [T], to=11), g.const([-1, 1], np.int64)])
+    if calibrator.out_of_bounds == "clip":
+        x = g.node("Clip", [x, g.const(xs[0]), g.const(xs[-1])])
+    if len(xs) == 1:
+        y = g.node("Add", [g.node("Mul", [x, g.const(0.0)]), g.const(ys[0])])
+    else:
+        below = g.node("Cast", [g.node("LessOrEqual", [g.const(xs.reshape(1, -1)), x])], to=7)
+        count = g.node("ReduceSum", [below, g.const([1], np.int64)], keepdims=0)
+        j = g.node("Clip", [g.node("Sub", [count, g.const(1, np.int64)]), g.const(0, np.int64),
+                            g.const(len(xs) - 2, np.int64)])
+        x0, y0 = g.node("Gather", [g.const(xs), j]), g.node("Gather", [g.const(ys), j])
+        slope = g.node("Gather", [g.const(np.diff(ys) / np.diff(xs)), j])
+        x = g.node("Reshape", [x, g.const([-1], np.int64)])
+        y = g.node("Add", [y0, g.node("Mul", [g.node("Sub", [x, x0]), slope])])
+    out = g.node("Reshape", [y, g.const([-1, 1], np.int64)])
+    return out if proto_type == 11 else g.node("Cast", [out], to=proto_type)

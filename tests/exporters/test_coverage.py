@@ -34,6 +34,11 @@ def test_ships_its_artifacts_faithful_on_missing_and_unseen_rows(case: Coverage,
     shipped = [f for f in ("pmml", "onnx", "xgboost") if f in manifest and f not in manifest["excluded"]]
     assert set(case.ships) <= set(shipped), manifest["excluded"]
     assert manifest["task"] == case.task
+    if case.inputs == "numpy":  # inputs named as scikit-learn names them, and the user told so
+        assert bundle.schema.names == ["x0", "x1", "x2"] and "x0" in manifest["notes"][0]
+    if case.inputs == "odd_names" and "onnx" in shipped:  # each field fed to the graph's own input name
+        inputs = {i["field"]: i["name"] for i in manifest["onnx"]["inputs"]}
+        assert set(inputs) == set(bundle.schema.names) and inputs["rate (%)"] != "rate (%)"
 
     verify = bundle.read_verification()
     for field in bundle.schema.fields:  # the edge rows the agreement below is measured on
