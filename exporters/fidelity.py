@@ -15,15 +15,15 @@ from scorebridge.schema import InputSchema
 # or the largest difference relative to max(1, |prediction|) (regression, anomaly scores), that a
 # gating artifact may show. Both artifacts compute in float64 like scikit-learn, and cast to float32
 # in front of the models that do so themselves (trees, XGBoost). The worst case per family over the
-# support matrix (docs/support-matrix.md, benchmarks/support_matrix.py; ONNX unless noted, PMML is
-# exact to ~1e-16 except for XGBoost):
-#   linear      ~4e-16 (PowerTransformer, PolynomialFeatures, GLM links: rounding order only)
-#   knn, naive_bayes, mlp  ~2e-15 (float64 kernels)
-#   tree        6e-8   leaf values stored as float32 in ONNX
-#   forest, gbdt, hist_gbdt, isolation_forest, ensemble  2e-7  float32 leaves summed over the trees
-#   svm         3e-7   ONNX Runtime's SVM kernels are float32
-#   xgboost     1.3e-6 relative (reg:gamma: XGBoost predicts in float32), 1.2e-7 on probabilities
-#   lightgbm    9.5e-7 relative (gamma), float32 thresholds/leaves in ONNX
+# support matrix (docs/support-matrix.md, benchmarks/support_matrix.py, 151 cases):
+#   linear      2.3e-15 ONNX, 1.2e-15 PMML (PowerTransformer: rounding order only)
+#   knn, naive_bayes, mlp  1.6e-15 (float64 kernels, both formats)
+#   tree        5.6e-8  ONNX: leaf values stored as float32 (PMML exact)
+#   forest      2.3e-7, gbdt 1.0e-7, hist_gbdt 7.7e-8, isolation_forest 7.6e-8, ensemble 1.7e-7:
+#               ONNX, float32 leaves summed over the trees (PMML <= 2.4e-8)
+#   svm         2.8e-7  ONNX: ONNX Runtime's SVM kernels are float32 (PMML exact)
+#   xgboost     1.6e-6  relative (reg:gamma, both formats: XGBoost predicts in float32)
+#   lightgbm    1.3e-6  relative (gamma, ONNX: float32 thresholds and leaves; PMML exact)
 # Split decisions are identical (no threshold flips), so a tolerance well above the worst case still
 # flags any real difference (a flipped split or a mis-handled missing value moves outputs by >1e-3);
 # float64 families get 1e-9, far below any float32 drift (~1e-7), so a float32 step cannot hide there.
