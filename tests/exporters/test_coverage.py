@@ -36,6 +36,10 @@ def test_ships_its_artifacts_faithful_on_missing_and_unseen_rows(case: Coverage,
     assert manifest["task"] == case.task
     if case.inputs == "numpy":  # inputs named as scikit-learn names them, and the user told so
         assert bundle.schema.names == ["x0", "x1", "x2"] and "x0" in manifest["notes"][0]
+    if case.id == "gradient-boosting-multiclass-missing-category":
+        # c1's imputer learned "missing" as a category (c1 had NaN in training), c2's never saw one: only
+        # c2's missing value is scored like an unseen category, so only c2 gets the PMML fix
+        assert manifest["pmml"]["missing_as_unseen"] == ["c2"]
     if case.inputs == "odd_names" and "onnx" in shipped:  # each field fed to the graph's own input name
         inputs = {i["field"]: i["name"] for i in manifest["onnx"]["inputs"]}
         assert set(inputs) == set(bundle.schema.names) and inputs["rate (%)"] != "rate (%)"
