@@ -47,7 +47,7 @@ def to_pmml_pipeline(pipeline: Any, info: PipelineInfo) -> Any:
         pmml_pipeline = make_pmml_pipeline(model, active_fields=info.schema.names, target_fields=[info.target])
     _pmml_ready(pmml_pipeline)
     if pmml_fixes.nan_routing_trees(info.estimator):
-        pmml_pipeline.configure(compact=False, winner_id=True)  # node ids = scikit-learn's (see pmml_fixes)
+        pmml_pipeline.configure(compact=False)  # one PMML node per scikit-learn node (see pmml_fixes)
     return pmml_pipeline
 
 

@@ -10,8 +10,9 @@ native pipeline's. Each fix is decided from the fitted pipeline and proved by th
   ``MapValues`` gets ``mapMissingTo`` with that code.
 - **tree missing routing**: scikit-learn's trees send a missing value where training sent them
   (``tree_.missing_go_to_left``); sklearn2pmml's trees predict nothing for it. The PMML is written with
-  one node per scikit-learn node (``compact=False``, ids = scikit-learn's node ids) and each split gets
-  ``defaultChild`` (``missingValueStrategy="defaultChild"``).
+  one node per scikit-learn node (``compact=False``: in preorder, so the n-th node is scikit-learn's
+  node n), each node gets that id and each split its ``defaultChild``
+  (``missingValueStrategy="defaultChild"``).
 - **input names**: for a pipeline fitted on a NumPy array, sklearn2pmml names the inputs of integer
   column selectors ``x1, x2, ...``; scikit-learn (and the bundle) name them ``x0, x1, ...``.
 - **invalid as is**: a string input that the native pipeline accepts unseen categories for, but
@@ -191,18 +192,23 @@ def set_tree_default_children(path: Path, info: PipelineInfo) -> int:
     for prefix, uri in ns.items():
         ET.register_namespace(prefix, uri)
     document = ET.parse(path)
-    models = document.getroot().iter(f"{{{ns['']}}}TreeModel")
+    node_tag = f"{{{ns['']}}}Node"
+    models = list(document.getroot().iter(f"{{{ns['']}}}TreeModel"))
+    if len(models) != len(trees):
+        return 0
     changed = 0
     for tree, model in zip(trees, models):
+        root = model.find(node_tag)
+        order = list(root.iter(node_tag))  # preorder, left child first: scikit-learn's node ids
+        if len(order) != tree.node_count:
+            continue  # not one PMML node per scikit-learn node: leave this tree as sklearn2pmml wrote it
+        for index, node in enumerate(order):
+            node.set("id", str(index))
+        for index, node in enumerate(order):
+            if tree.children_left[index] >= 0:
+                go_left = tree.missing_go_to_left[index]
+                node.set("defaultChild", str(tree.children_left[index] if go_left else tree.children_right[index]))
         model.set("missingValueStrategy", "defaultChild")
-        for node in model.iter(f"{{{ns['']}}}Node"):
-            children = {c.get("id") for c in node.findall(f"{{{ns['']}}}Node")}
-            index = int(node.get("id", -1))
-            if not children or not 0 <= index < tree.node_count:
-                continue
-            target = tree.children_left[index] if tree.missing_go_to_left[index] else tree.children_right[index]
-            if str(target) in children:
-                node.set("defaultChild", str(target))
         changed += 1
     document.write(path, encoding="UTF-8", xml_declaration=True)
     return changed
