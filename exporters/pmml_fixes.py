@@ -261,19 +261,15 @@ def keep_verification_if_valid(path: Path) -> bool:
     """Drop the PMML's verification records when JPMML rejects them; returns whether they stay.
 
     A PMML whose records fail is left out by the fidelity gate either way; without them the gate
-    reports by how much, and on which rows, it disagrees instead of "cannot load"."""
-    from jpmml_evaluator import make_evaluator
+    reports by how much, and on which rows, it disagrees instead of "cannot load". The evaluator
+    loaded here is kept for the fidelity check of the same file (no second load)."""
+    from scorebridge.engines.jpmml import verified_evaluator
 
-    from scorebridge.engines.jpmml import JVM_LOCK
-    from scorebridge.jvm import ensure_java_env
-
-    ensure_java_env()
-    with JVM_LOCK:
-        try:
-            make_evaluator(str(path), backend="jpype", lax=True).verify()
-            return True
-        except Exception:  # JPMML raises its Java exception types
-            pass
+    try:
+        verified_evaluator(path, keep=True)
+        return True
+    except Exception:  # JPMML raises its Java exception types
+        pass
     text = path.read_text()
     path.write_text(re.sub(r"\s*<ModelVerification\b.*?</ModelVerification>", "", text, flags=re.S))
     return False

@@ -61,6 +61,38 @@ def _label_text(value: Any) -> str:
     return str(value)
 
 
+# The evaluator an export just loaded and verified for a PMML it wrote, keyed by the file's path, size
+# and modification time: the export's fidelity check takes it instead of loading the file again (a
+# 500-tree PMML takes about a second). One entry, taken once.
+_VERIFIED: dict[tuple[str, int, int], Any] = {}
+
+
+def _file_key(path: Any) -> tuple[str, int, int]:
+    import os
+
+    stat = os.stat(path)
+    return (os.path.realpath(path), stat.st_size, stat.st_mtime_ns)
+
+
+def verified_evaluator(path: Any, *, keep: bool = False) -> Any:
+    """JPMML's evaluator of ``path``, loaded and its verification records checked (raises on either).
+
+    ``keep=True`` keeps it for the next :class:`JpmmlEngine` of the same unchanged file."""
+    from jpmml_evaluator import make_evaluator
+
+    from scorebridge.jvm import ensure_java_env
+
+    ensure_java_env()
+    with JVM_LOCK:
+        evaluator = _VERIFIED.pop(_file_key(path), None)
+        if evaluator is None:
+            evaluator = make_evaluator(str(path), backend="jpype", lax=True).verify()
+        if keep:
+            _VERIFIED.clear()
+            _VERIFIED[_file_key(path)] = evaluator
+    return evaluator
+
+
 class JpmmlEngine(Engine):
     """Scores ``model.pmml`` with JPMML-Evaluator on a JVM started in this process (JPype).
 
@@ -73,19 +105,17 @@ class JpmmlEngine(Engine):
     def __init__(self, bundle: Bundle, **_: Any) -> None:
         super().__init__(bundle)
         try:
-            from jpmml_evaluator import make_evaluator
+            import jpmml_evaluator  # noqa: F401
         except ImportError as exc:
             raise EngineError("the pmml engine needs jpmml-evaluator and JPype: "
                               "pip install jpmml-evaluator jpype1") from exc
-        from scorebridge.jvm import ensure_java_env
-
-        ensure_java_env()
         path = bundle.artifact_path("pmml")
-        with JVM_LOCK:
-            try:
-                self.evaluator = make_evaluator(str(path), backend="jpype", lax=True).verify()
-            except Exception as exc:  # Java exceptions surface as various Python types
-                raise EngineError(f"{path}: JPMML cannot load or verify the PMML ({exc})") from exc
+        try:
+            self.evaluator = verified_evaluator(path)
+        except EngineError:
+            raise
+        except Exception as exc:  # Java exceptions surface as various Python types
+            raise EngineError(f"{path}: JPMML cannot load or verify the PMML ({exc})") from exc
 
     def predict_columns(self, columns: Columns) -> Prediction:
         results = self.evaluator.evaluateAll(pmml_arguments(self.bundle, columns))
