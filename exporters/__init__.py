@@ -74,6 +74,7 @@ def export_bundle(pipeline: Any, sample: pd.DataFrame, *, name: str, repo: str |
     boundary.check_pipeline(pipeline)
     boundary.check_sample_columns(pipeline, sample, target)
     info = inspect_pipeline(pipeline, sample, target)
+    sample = info.sample  # a NumPy sample becomes a DataFrame with columns x0, x1, ...
     boundary.check_sample_values(sample, info)
     required = parse_require(require, formats)
     offered = FORMATS if info.family == "xgboost" else ("pmml", "onnx")  # the fast path is an XGBoost booster's
@@ -209,7 +210,7 @@ def _write_verification(path: Path, frame: pd.DataFrame, native: Prediction) -> 
 
 
 def _manifest(info: PipelineInfo, name: str, version: str, tol: float) -> dict[str, Any]:
-    regression = info.task == "regression"
+    regression = info.task != "classification"  # regression, or an anomaly score
     outputs = ([{"name": "prediction", "dtype": "float64"}] if regression else
                [{"name": "label", "dtype": _label_dtype(info.classes)}] +
                [{"name": c, "dtype": "float64"} for c in output_columns(info.task, info.classes)[1:]])
@@ -231,6 +232,7 @@ def _manifest(info: PipelineInfo, name: str, version: str, tol: float) -> dict[s
         "tolerance": {"value": tol, "kind": "relative to max(1,|y|)" if regression else "absolute probability"},
         "fidelity": {},
         "libraries": _libraries(),
+        **({"notes": info.notes} if info.notes else {}),  # e.g. the generated names of a NumPy-fitted pipeline
     }
 
 

@@ -18,15 +18,12 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from exporters import fidelity, onnx, pmml
+from exporters import onnx, pmml
 from exporters.introspect import PipelineInfo
 from exporters.steps import locate_step
-from scorebridge.engines.native import native_prediction
 from scorebridge.errors import ConversionError
-from scorebridge.prediction import Prediction
 
 log = logging.getLogger(__name__)
 
@@ -82,46 +79,5 @@ def _one_line(text: str, limit: int = 300) -> str:
 
 
 def _pmml(pipeline: Any, info: PipelineInfo, path: Path, verify: pd.DataFrame, tol: float) -> dict[str, Any]:
-    """sklearn2pmml's PMML with its verification records, and the missing-value fix where needed."""
-    # The embedded verification records take the sample head plus the missing/unseen edge rows.
-    edge_start = len(verify) - len(fidelity.edge_kinds(info.schema))
-    records = pd.concat([verify.head(20), verify.iloc[edge_start:]])
-    pmml.convert(pipeline, info, path, verify_rows=records, tolerance=max(tol, 1e-9))
-    fix = _missing_as_unseen_fields(pipeline, info, verify)
-    if fix:
-        fix = pmml.set_missing_as_unseen(path, fix)
-    fields = pmml.output_fields(path)
-    spec: dict[str, Any] = {"missing_as_unseen": fix}
-    if info.task == "classification":
-        missing = [c for c in info.classes if str(c) not in fields["probabilities"]]
-        if missing:
-            raise ConversionError(f"the PMML has no probability output for class(es) {missing}")
-        spec.update(label_field=fields["target"], prediction_field=None,
-                    probability_fields={str(c): fields["probabilities"][str(c)] for c in info.classes})
-    else:
-        spec.update(label_field=None, prediction_field=fields["target"], probability_fields=None)
-    return spec
-
-
-def _missing_as_unseen_fields(pipeline: Any, info: PipelineInfo, verify: pd.DataFrame) -> list[str]:
-    """String inputs whose missing value the native pipeline scores exactly like an unseen category
-    (one-hot ``handle_unknown='ignore'`` with no imputer): PMML must do the same."""
-    base = verify.head(5)
-    fields = []
-    for f in info.schema.fields:
-        if f.optype != "categorical" or f.is_numeric or not f.nullable:
-            continue
-        missing, unseen = base.copy(), base.copy()
-        missing[f.name] = pd.Series(np.nan, index=missing.index, dtype=object)
-        unseen[f.name] = f"{fidelity.UNSEEN_PREFIX}{f.name}"
-        a = native_prediction(pipeline, missing, info.task, info.classes)
-        b = native_prediction(pipeline, unseen, info.task, info.classes)
-        if _same(a, b):
-            fields.append(f.name)
-    return fields
-
-
-def _same(a: Prediction, b: Prediction) -> bool:
-    if a.task == "classification":
-        return bool(np.array_equal(a.probabilities, b.probabilities))
-    return bool(np.array_equal(a.values, b.values))
+    """sklearn2pmml's PMML with its verification records and missing/unseen value fixes (exporters/pmml.py)."""
+    return pmml.convert(pipeline, info, path, verify=verify, tolerance=tol)

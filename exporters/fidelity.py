@@ -12,26 +12,35 @@ from scorebridge.prediction import Prediction
 from scorebridge.schema import InputSchema
 
 # Default tolerance per model family: the largest absolute probability difference (classification),
-# or the largest difference relative to max(1, |prediction|) (regression), that a gating artifact may
-# show. Measured (docs/support-matrix.md, benchmarks/support_matrix.py) with float64 preprocessing in
-# both artifacts and the float32 cast in front of trees that the native models do themselves, the
-# worst case per family is:
-#   linear   2.1e-7  ONNX's LinearClassifier/Regressor computes in float32 (PMML: ~1e-16)
-#   tree     4.4e-8  leaf values stored as float32 in ONNX (PMML exact)
-#   forest   2.3e-7  float32 leaf values summed over the trees (ONNX)
-#   gbdt     1.0e-7  ditto (ONNX)
-#   xgboost  1.2e-6  relative, regression: XGBoost itself predicts in float32 (one ulp of ~150);
-#            3.0e-7 absolute on probabilities (PMML and ONNX alike)
-#   lightgbm 2.8e-7  float32 thresholds/leaves in ONNX (PMML exact)
-# Split decisions are identical (no threshold flips), so a tolerance ~5-10x the worst case flags any
-# real routing difference (a flipped split or a mis-handled missing value moves outputs by >1e-3).
+# or the largest difference relative to max(1, |prediction|) (regression, anomaly scores), that a
+# gating artifact may show. Both artifacts compute in float64 like scikit-learn, and cast to float32
+# in front of the models that do so themselves (trees, XGBoost). The worst case per family over the
+# support matrix (docs/support-matrix.md, benchmarks/support_matrix.py, 151 cases):
+#   linear      2.3e-15 ONNX, 1.2e-15 PMML (PowerTransformer: rounding order only)
+#   knn, naive_bayes, mlp  1.6e-15 (float64 kernels, both formats)
+#   tree        5.6e-8  ONNX: leaf values stored as float32 (PMML exact)
+#   forest      2.3e-7, gbdt 1.0e-7, hist_gbdt 7.7e-8, isolation_forest 7.6e-8, ensemble 1.7e-7:
+#               ONNX, float32 leaves summed over the trees (PMML <= 2.4e-8)
+#   svm         2.8e-7  ONNX: ONNX Runtime's SVM kernels are float32 (PMML exact)
+#   xgboost     1.6e-6  relative (reg:gamma, both formats: XGBoost predicts in float32)
+#   lightgbm    1.3e-6  relative (gamma, ONNX: float32 thresholds and leaves; PMML exact)
+# Split decisions are identical (no threshold flips), so a tolerance well above the worst case still
+# flags any real difference (a flipped split or a mis-handled missing value moves outputs by >1e-3);
+# float64 families get 1e-9, far below any float32 drift (~1e-7), so a float32 step cannot hide there.
 DEFAULT_TOLERANCE = {
-    "linear": 2e-6,
+    "linear": 1e-9,
+    "knn": 1e-9,
+    "naive_bayes": 1e-9,
+    "mlp": 1e-9,
     "tree": 1e-6,
     "forest": 2e-6,
-    "gbdt": 1e-6,
+    "gbdt": 2e-6,
+    "hist_gbdt": 2e-6,
+    "isolation_forest": 2e-6,
+    "ensemble": 2e-6,
+    "svm": 5e-6,
     "xgboost": 1e-5,
-    "lightgbm": 2e-6,
+    "lightgbm": 1e-5,
 }
 UNSEEN_PREFIX = "__unseen__"
 GATING = ("pmml", "onnx", "xgboost")

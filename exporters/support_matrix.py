@@ -210,3 +210,38 @@ def train(case: Case) -> tuple[Any, pd.DataFrame]:
     task, n_classes = ESTIMATORS[case.estimator]
     frame, target = make_data(task, n_classes)
     return build(case).fit(frame, target), frame
+
+
+# -- measuring a bundle per kind of row ------------------------------------------------------------------
+
+ROW_GROUPS = ("clean", "missing", "unseen")
+
+
+def agreement_by_kind(bundle: Any, engine: str) -> dict[str, dict[str, float]]:
+    """``{group: {"max_diff", "labels"}}`` of one engine against the native outputs stored in the
+    bundle's verification set, for the clean sample rows, the rows with a missing value and the
+    rows with an unseen category. ``max_diff`` is absolute on probabilities, relative to
+    ``max(1, |y|)`` for other outputs; ``labels`` is the label agreement (classification only)."""
+    from exporters.fidelity import prediction_from_native_columns, row_kinds
+    from scorebridge.engines import load_engine
+
+    verify = bundle.read_verification()
+    native = prediction_from_native_columns(verify, bundle.task, bundle.classes)
+    got = load_engine(bundle, engine).predict(verify)
+    kinds = np.asarray([k.split(" ")[0] for k in row_kinds(len(verify), bundle.schema)])
+    kinds = np.where(kinds == "sample", "clean", kinds)
+    if bundle.is_classifier:
+        diff = np.abs(got.probabilities - native.probabilities).max(axis=1)
+        equal = np.asarray([str(a) == str(b) for a, b in zip(got.labels, native.labels)])
+    else:
+        diff = np.abs(got.values - native.values) / np.maximum(1.0, np.abs(native.values))
+        equal = None
+    out = {}
+    for group in ROW_GROUPS:
+        rows = kinds == group
+        if rows.any():
+            worst = diff[rows]
+            out[group] = {"max_diff": float(np.inf if np.isnan(worst).any() else worst.max())}
+            if equal is not None:
+                out[group]["labels"] = float(equal[rows].mean())
+    return out

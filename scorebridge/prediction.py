@@ -35,7 +35,18 @@ class Prediction:
     @classmethod
     def classification(cls, classes: list, probabilities: np.ndarray,
                        labels: np.ndarray | None = None) -> Prediction:
-        """From class probabilities; labels default to the most probable class."""
+        """From class probabilities; labels default to the most probable class.
+
+        A classifier without probabilities (LinearSVC, RidgeClassifier, SVC without
+        ``probability=True``) passes ``probabilities=None`` and its labels: the probability columns
+        are then the predicted class's indicator (1.0 for the label, 0.0 for the other classes).
+        """
+        if probabilities is None:
+            if labels is None:
+                raise ValueError("a classification needs probabilities or labels")
+            by_text = {str(c): j for j, c in enumerate(classes)}
+            index = np.asarray([by_text.get(str(v), -1) for v in np.asarray(labels).reshape(-1)])
+            probabilities = (index[:, None] == np.arange(len(classes))[None, :]).astype(np.float64)
         probabilities = np.asarray(probabilities, dtype=np.float64)
         if labels is None:
             labels = np.asarray(classes, dtype=object)[np.argmax(probabilities, axis=1)]

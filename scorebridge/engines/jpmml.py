@@ -13,7 +13,7 @@ from scorebridge.errors import EngineError
 from scorebridge.prediction import Prediction
 from scorebridge.schema import Columns
 
-_JVM_LOCK = threading.Lock()
+JVM_LOCK = threading.Lock()
 
 
 def pmml_arguments(bundle: Bundle, columns: Columns):
@@ -42,15 +42,55 @@ def pmml_prediction(bundle: Bundle, results: Any) -> Prediction:
     """Turn an evaluator's result DataFrame into a :class:`Prediction` via the manifest's field map."""
     spec = bundle.manifest["pmml"]
     if bundle.is_classifier:
-        fields = spec["probability_fields"]
-        proba = np.column_stack([results[fields[str(c)]].to_numpy(dtype=np.float64) for c in bundle.classes])
+        fields = spec["probability_fields"]  # None: a classifier without probabilities
+        proba = None if fields is None else \
+            np.column_stack([results[fields[str(c)]].to_numpy(dtype=np.float64) for c in bundle.classes])
         labels = None
         if spec.get("label_field") and spec["label_field"] in results.columns:
             labels = results[spec["label_field"]].to_numpy()
             by_text = {str(c): c for c in bundle.classes}
-            labels = np.asarray([by_text.get(str(v), v) for v in labels], dtype=object)
+            labels = np.asarray([by_text.get(_label_text(v), v) for v in labels], dtype=object)
         return Prediction.classification(bundle.classes, proba, labels=labels)
     return Prediction.regression(results[spec["prediction_field"]].to_numpy(dtype=np.float64))
+
+
+def _label_text(value: Any) -> str:
+    """A label as its class's text: pandas makes integer labels floats when a row has none (1.0 -> "1")."""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+# The evaluator an export just loaded and verified for a PMML it wrote, keyed by the file's path, size
+# and modification time: the export's fidelity check takes it instead of loading the file again (a
+# 500-tree PMML takes about a second). One entry, taken once.
+_VERIFIED: dict[tuple[str, int, int], Any] = {}
+
+
+def _file_key(path: Any) -> tuple[str, int, int]:
+    import os
+
+    stat = os.stat(path)
+    return (os.path.realpath(path), stat.st_size, stat.st_mtime_ns)
+
+
+def verified_evaluator(path: Any, *, keep: bool = False) -> Any:
+    """JPMML's evaluator of ``path``, loaded and its verification records checked (raises on either).
+
+    ``keep=True`` keeps it for the next :class:`JpmmlEngine` of the same unchanged file."""
+    from jpmml_evaluator import make_evaluator
+
+    from scorebridge.jvm import ensure_java_env
+
+    ensure_java_env()
+    with JVM_LOCK:
+        evaluator = _VERIFIED.pop(_file_key(path), None)
+        if evaluator is None:
+            evaluator = make_evaluator(str(path), backend="jpype", lax=True).verify()
+        if keep:
+            _VERIFIED.clear()
+            _VERIFIED[_file_key(path)] = evaluator
+    return evaluator
 
 
 class JpmmlEngine(Engine):
@@ -65,19 +105,17 @@ class JpmmlEngine(Engine):
     def __init__(self, bundle: Bundle, **_: Any) -> None:
         super().__init__(bundle)
         try:
-            from jpmml_evaluator import make_evaluator
+            import jpmml_evaluator  # noqa: F401
         except ImportError as exc:
             raise EngineError("the pmml engine needs jpmml-evaluator and JPype: "
                               "pip install jpmml-evaluator jpype1") from exc
-        from scorebridge.jvm import ensure_java_env
-
-        ensure_java_env()
         path = bundle.artifact_path("pmml")
-        with _JVM_LOCK:
-            try:
-                self.evaluator = make_evaluator(str(path), backend="jpype", lax=True).verify()
-            except Exception as exc:  # Java exceptions surface as various Python types
-                raise EngineError(f"{path}: JPMML cannot load or verify the PMML ({exc})") from exc
+        try:
+            self.evaluator = verified_evaluator(path)
+        except EngineError:
+            raise
+        except Exception as exc:  # Java exceptions surface as various Python types
+            raise EngineError(f"{path}: JPMML cannot load or verify the PMML ({exc})") from exc
 
     def predict_columns(self, columns: Columns) -> Prediction:
         results = self.evaluator.evaluateAll(pmml_arguments(self.bundle, columns))

@@ -29,11 +29,70 @@ def load_pickle(path: Any) -> Any:
         raise EngineError(f"{path}: cannot unpickle the pipeline ({type(exc).__name__}: {exc})") from exc
 
 
+def pandas_categories(pipeline: Any) -> dict[str, list]:
+    """``{column: categories}`` for the columns an estimator reading the raw frame takes as pandas
+    ``category`` (XGBoost ``enable_categorical``, LightGBM's categorical features), with the
+    categories it was trained on, in its order."""
+    model = pipeline
+    while hasattr(model, "best_estimator_"):  # GridSearchCV / RandomizedSearchCV
+        model = model.best_estimator_
+    steps = [s for _, s in getattr(model, "steps", [(None, model)]) if s is not None and not isinstance(s, str)]
+    estimator = steps[0] if len(steps) == 1 else None
+    found: dict[str, list] = {}
+    if hasattr(estimator, "get_booster"):  # XGBoost
+        booster = estimator.get_booster()
+        if "c" in (booster.feature_types or []):
+            try:
+                arrays = booster.get_categories(export_to_arrow=True).to_arrow() or []
+            except (AttributeError, TypeError):  # XGBoost < 3.1 keeps no categories: codes are the user's
+                arrays = []
+            found = {name: values.to_pylist() for name, values in arrays if values is not None}
+    elif hasattr(estimator, "booster_") and getattr(estimator.booster_, "pandas_categorical", None):  # LightGBM
+        infos = estimator.booster_.dump_model().get("feature_infos", {})
+        names = [n for n in estimator.booster_.feature_name() if infos.get(n, {}).get("values")]
+        found = dict(zip(names, (list(c) for c in estimator.booster_.pandas_categorical)))
+    return found
+
+
+def as_native_frame(pipeline: Any, frame: Any) -> Any:
+    """``frame`` with the columns the pipeline takes as pandas ``category`` cast to the categories
+    it was trained on (an unseen value becomes missing, as in a categorical of those categories); for
+    a pipeline fitted on a NumPy array (no column names), the frame's values in column order."""
+    model = pipeline
+    while hasattr(model, "best_estimator_"):
+        model = model.best_estimator_
+    if hasattr(frame, "to_numpy") and hasattr(model, "n_features_in_") and not hasattr(model, "feature_names_in_"):
+        return frame.to_numpy()
+    return with_categories(pipeline, frame)
+
+
+def with_categories(pipeline: Any, frame: Any) -> Any:
+    """``frame`` with the columns the pipeline takes as pandas ``category`` cast to its categories."""
+    categories = pandas_categories(pipeline)
+    if not categories:
+        return frame
+    import pandas as pd
+
+    frame = frame.copy()
+    for name, cats in categories.items():
+        if name in frame.columns and not isinstance(frame[name].dtype, pd.CategoricalDtype):
+            values = frame[name].astype(object).where(frame[name].notna(), None)
+            frame[name] = pd.Categorical(values, categories=cats)
+    return frame
+
+
 def native_prediction(pipeline: Any, frame: Any, task: str, classes: list) -> Prediction:
-    """Score a DataFrame with the native pipeline (``predict_proba`` or ``predict``)."""
+    """Score a DataFrame with the native pipeline: ``predict_proba`` (``predict`` for a classifier
+    without probabilities), ``predict`` for a regressor, ``decision_function`` for an anomaly score.
+    Columns the pipeline reads as pandas categories are cast first (:func:`as_native_frame`)."""
+    frame = as_native_frame(pipeline, frame)
     if task == "classification":
+        if not hasattr(pipeline, "predict_proba"):
+            return Prediction.classification(classes, None, labels=np.asarray(pipeline.predict(frame)))
         proba = np.asarray(pipeline.predict_proba(frame), dtype=np.float64)
         return Prediction.classification(classes, proba)
+    if task == "anomaly":
+        return Prediction.regression(np.asarray(pipeline.decision_function(frame), dtype=np.float64))
     return Prediction.regression(np.asarray(pipeline.predict(frame), dtype=np.float64))
 
 

@@ -76,15 +76,20 @@ class OnnxEngine(Engine):
         spec = bundle.manifest.get("onnx") or {}
         self.session = onnx_session(bundle.artifact_path("onnx"), threads=threads, spin=spin)
         self.feeds = OnnxFeeds(spec["inputs"], spec.get("missing_string", ""))
+        # a classifier without probabilities has no probability_output; one without label_output
+        # labels by its most probable class
+        self._label = bool(spec.get("label_output"))
         if bundle.is_classifier:
-            self._outputs = [spec["label_output"], spec["probability_output"]]
+            self._outputs = [o for o in (spec.get("label_output"), spec["probability_output"]) if o]
         else:
             self._outputs = [spec["prediction_output"]]
 
     def predict_columns(self, columns: Columns) -> Prediction:
         out = self.session.run(self._outputs, self.feeds(columns))
         if self.bundle.is_classifier:
-            return Prediction.classification(self.classes, out[1], labels=self._labels(out[0]))
+            labels = self._labels(out[0]) if self._label else None
+            proba = out[-1] if len(out) > int(self._label) else None
+            return Prediction.classification(self.classes, proba, labels=labels)
         return Prediction.regression(out[0])
 
     def _labels(self, raw: np.ndarray) -> np.ndarray:

@@ -52,7 +52,7 @@ def program_source(client: GeneratedClient, bundle: Bundle, records: list[dict[s
         builds.append(f"            {model}Input.builder()" + "".join(f"\n                {c}" for c in calls)
                       + "\n                .build()")
     records_src = ",\n".join(builds)
-    regression = bundle.task == "regression"
+    regression = bundle.task != "classification"
     show = ('String.format("%.6f", r.prediction())' if regression else
             'r.label() + " " + r.probabilities().entrySet().stream().map(e -> String.format("p(%s)=%.6f", '
             'e.getKey(), e.getValue())).collect(java.util.stream.Collectors.joining(" "))')

@@ -161,7 +161,7 @@ def class_strings(manifest: dict[str, Any]) -> list[str]:
 
 def _model_spec_expr(manifest: dict[str, Any], classes: list[str]) -> str:
     """Java expression building the runtime ``ModelSpec`` constant (inputs, classes, artifacts, PMML fields)."""
-    task = "REGRESSION" if manifest["task"] == "regression" else "CLASSIFICATION"
+    task = "CLASSIFICATION" if manifest["task"] == "classification" else "REGRESSION"  # anomaly: a score
     pmml = manifest.get("pmml") or {}
     art = (manifest.get("artifacts") or {}).get("pmml") or {}
     calls = [f"ModelSpec.builder({java_string(manifest['name'])}, ModelSpec.Task.{task})",
@@ -355,7 +355,7 @@ def _result_source(cls: str, manifest: dict[str, Any], classes: list[str], packa
         return "{cls}" + prediction.toString().substring("Prediction".length());
     }}
 """
-    if manifest["task"] == "regression":
+    if manifest["task"] != "classification":
         body = f"""    /**
      * A hand-built result, e.g. the safe default for {{@code withFallback}}.
      */
@@ -605,7 +605,7 @@ def generate(bundle: str | Path, package: str, out_dir: str | Path) -> Generated
         raise JavaGenerateError(f"--package {package!r} is not a valid Java package name (e.g. com.example.scoring)")
     loaded = Bundle.load(bundle, verify=False)
     manifest = loaded.manifest
-    if manifest.get("task") not in ("classification", "regression"):
+    if manifest.get("task") not in ("classification", "regression", "anomaly"):  # anomaly: a score, like regression
         raise JavaGenerateError(f"{loaded.path}: unknown task {manifest.get('task')!r}")
     notes = []
     if not (manifest.get("artifacts") or {}).get("pmml"):

@@ -1,0 +1,275 @@
+"""Fixes applied to sklearn2pmml's PMML where its missing/unseen value handling differs from the
+native pipeline's. Each fix is decided from the fitted pipeline and proved by the fidelity gate.
+
+- **missing as unseen**: a string input whose missing value the pipeline's preprocessing turns into
+  exactly what it makes of an unseen category (one-hot ``handle_unknown='ignore'`` with no imputer in
+  front): sklearn2pmml passes the missing value on as *missing* (trees then take their default
+  branch), so the PMML replaces it with a sentinel category, which it then treats as unseen.
+- **missing encoded**: an ``OrdinalEncoder`` that learned the missing value as a category encodes it
+  as ``encoded_missing_value``; sklearn2pmml's lookup table has no row for it, so the PMML's
+  ``MapValues`` gets ``mapMissingTo`` with that code.
+- **tree missing routing**: scikit-learn's trees send a missing value where training sent them
+  (``tree_.missing_go_to_left``); sklearn2pmml's trees predict nothing for it. The PMML is written with
+  one node per scikit-learn node (``compact=False``: in preorder, so the n-th node is scikit-learn's
+  node n), each node gets that id and each split its ``defaultChild``
+  (``missingValueStrategy="defaultChild"``).
+- **input names**: for a pipeline fitted on a NumPy array, sklearn2pmml names the inputs of integer
+  column selectors ``x1, x2, ...``; scikit-learn (and the bundle) name them ``x0, x1, ...``.
+- **invalid as is**: a string input that the native pipeline accepts unseen categories for, but
+  whose PMML field still refuses them (``invalidValueTreatment`` left at ``returnInvalid``, as
+  sklearn2pmml writes it for ``TargetEncoder``): the value flows on to the encoder's own default.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from exporters.fidelity import UNSEEN_PREFIX
+from exporters.introspect import PipelineInfo
+from scorebridge.engines.native import as_native_frame, native_prediction
+
+# Stands for "missing" in PMML where the native pipeline scores a missing category like an unseen one
+MISSING_SENTINEL = "__scorebridge_missing__"
+
+
+def _sample_rows(verify: pd.DataFrame, info: PipelineInfo) -> pd.DataFrame:
+    edges = sum(int(f.nullable) + int(f.optype == "categorical") for f in info.schema.fields)
+    return verify.iloc[:max(1, len(verify) - edges)]
+
+
+def _encoded(pipeline: Any, info: PipelineInfo, frame: pd.DataFrame) -> np.ndarray | None:
+    """What the model is given for ``frame``: the preprocessing's output, or (no preprocessing) the
+    native predictions. None when the pipeline refuses the frame."""
+    from sklearn.pipeline import Pipeline
+
+    try:
+        if len(info.steps) > 1:
+            out = Pipeline(info.steps[:-1]).transform(as_native_frame(pipeline, frame))
+        else:
+            prediction = native_prediction(pipeline, frame, info.task, info.classes)
+            out = prediction.probabilities if prediction.task == "classification" else prediction.values
+    except Exception:  # the native pipeline refuses this value
+        return None
+    out = out.toarray() if hasattr(out, "toarray") else out
+    return np.asarray(out, dtype=np.float64)
+
+
+def missing_as_unseen_fields(pipeline: Any, info: PipelineInfo, verify: pd.DataFrame) -> list[str]:
+    """String inputs whose missing value the preprocessing encodes exactly like an unseen category,
+    on every sample row of ``verify`` (the model then cannot tell them apart, whatever it is)."""
+    base = _sample_rows(verify, info)
+    fields = []
+    for f in info.schema.fields:
+        if f.optype != "categorical" or f.is_numeric or not f.nullable:
+            continue
+        missing, unseen = base.copy(), base.copy()
+        missing[f.name] = pd.Series(np.nan, index=missing.index, dtype=object)
+        unseen[f.name] = f"{UNSEEN_PREFIX}{f.name}"
+        a, b = _encoded(pipeline, info, missing), _encoded(pipeline, info, unseen)
+        if a is not None and b is not None and np.array_equal(a, b, equal_nan=True):
+            fields.append(f.name)
+    return fields
+
+
+def _accepts_unseen(pipeline: Any, info: PipelineInfo, verify: pd.DataFrame, name: str) -> bool:
+    row = _sample_rows(verify, info).head(1).copy()
+    row[name] = f"{UNSEEN_PREFIX}{name}"
+    return _encoded(pipeline, info, row) is not None
+
+
+def _mining_field(text: str, field: str) -> re.Match | None:
+    from xml.sax.saxutils import quoteattr
+
+    return re.search(rf"<MiningField name={re.escape(quoteattr(field))}([^>]*?)/>", text)
+
+
+def _set_attributes(text: str, match: re.Match, field: str, attrs: dict[str, str]) -> str:
+    from xml.sax.saxutils import quoteattr
+
+    kept = match.group(1)
+    for key in attrs:
+        kept = re.sub(rf'\s{key}="[^"]*"', "", kept)
+    added = "".join(f" {k}={quoteattr(v)}" for k, v in attrs.items())
+    return text[:match.start()] + f"<MiningField name={quoteattr(field)}{kept}{added}/>" + text[match.end():]
+
+
+def set_missing_as_unseen(path: Path, fields: list[str]) -> list[str]:
+    """Make a missing value of each categorical ``field`` evaluate like an unseen category: missing
+    is replaced by a sentinel category, and ``asIs`` lets that (invalid) value through. A field the
+    model never uses has no MiningField (the converter prunes it) and needs no fix. Returns the
+    fields actually fixed."""
+    text = path.read_text()
+    fixed = []
+    for field in fields:
+        match = _mining_field(text, field)
+        if match is None or 'invalidValueTreatment="asMissing"' in match.group(1):
+            continue  # absent, or the PMML already treats an unseen value as missing
+        text = _set_attributes(text, match, field, {"missingValueReplacement": MISSING_SENTINEL,
+                                                    "missingValueTreatment": "asValue",
+                                                    "invalidValueTreatment": "asIs"})
+        fixed.append(field)
+    path.write_text(text)
+    return fixed
+
+
+def set_invalid_as_is(path: Path, pipeline: Any, info: PipelineInfo, verify: pd.DataFrame) -> list[str]:
+    """``invalidValueTreatment="asIs"`` for string inputs the native pipeline accepts unseen values of
+    but whose MiningField leaves the default (``returnInvalid``). Returns the fields changed."""
+    text = path.read_text()
+    fixed = []
+    for f in info.schema.fields:
+        if f.optype != "categorical" or f.is_numeric:
+            continue
+        match = _mining_field(text, f.name)
+        if match is None or "invalidValueTreatment" in match.group(1):
+            continue
+        if _accepts_unseen(pipeline, info, verify, f.name):
+            text = _set_attributes(text, match, f.name, {"invalidValueTreatment": "asIs"})
+            fixed.append(f.name)
+    if fixed:
+        path.write_text(text)
+    return fixed
+
+
+def set_missing_encoded(path: Path, pipeline: Any, info: PipelineInfo) -> list[str]:
+    """``mapMissingTo`` on the lookup of each raw string input an OrdinalEncoder encodes missing
+    values of (a finite ``encoded_missing_value``). Returns the fields changed."""
+    from xml.sax.saxutils import quoteattr
+
+    from exporters.introspect import column_encoders
+    from exporters.onnx_transformers import encoder_tables
+
+    encoders = column_encoders(info.steps[0][1], info.schema.names) if len(info.steps) > 1 else {}
+    text = path.read_text()
+    fixed = []
+    for name, (encoder, j) in encoders.items():
+        if type(encoder).__name__ != "OrdinalEncoder" or not any(_is_nan(c) for c in encoder.categories_[j]):
+            continue
+        code = float(encoder_tables(encoder)[j][1][-1, 0])  # the encoder's output for a missing value
+        field = re.escape(quoteattr(name))
+        match = re.search(rf"<MapValues(?![^>]*mapMissingTo)([^>]*)>(\s*<FieldColumnPair field={field})", text)
+        if np.isfinite(code) and match:
+            value = quoteattr(f"{code:g}" if code == int(code) else repr(code))
+            text = text[:match.start()] + f"<MapValues{match.group(1)} mapMissingTo={value}>{match.group(2)}" + \
+                text[match.end():]
+            fixed.append(name)
+    if fixed:
+        path.write_text(text)
+    return fixed
+
+
+def _is_nan(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))
+
+
+_NAN_TREES = ("DecisionTreeClassifier", "DecisionTreeRegressor", "ExtraTreeClassifier", "ExtraTreeRegressor",
+              "RandomForestClassifier", "RandomForestRegressor", "ExtraTreesClassifier", "ExtraTreesRegressor")
+
+
+def nan_routing_trees(estimator: Any) -> list[Any]:
+    """The fitted ``tree_`` objects of a scikit-learn tree model that routes NaN (in PMML segment
+    order), or ``[]``."""
+    if type(estimator).__name__ not in _NAN_TREES:
+        return []
+    trees = [e.tree_ for e in estimator.estimators_] if hasattr(estimator, "estimators_") else [estimator.tree_]
+    return trees if all(hasattr(t, "missing_go_to_left") for t in trees) else []
+
+
+def set_tree_default_children(path: Path, info: PipelineInfo) -> int:
+    """``defaultChild`` on every split of the PMML's trees from scikit-learn's learned NaN direction.
+    Returns the number of trees changed (0 when the model is not such a tree model)."""
+    import xml.etree.ElementTree as ET
+
+    trees = nan_routing_trees(info.estimator)
+    if not trees:
+        return 0
+    ns = {"": "http://www.dmg.org/PMML-4_4", "data": "http://jpmml.org/jpmml-model/InlineTable"}
+    for prefix, uri in ns.items():
+        ET.register_namespace(prefix, uri)
+    document = ET.parse(path)
+    node_tag = f"{{{ns['']}}}Node"
+    models = list(document.getroot().iter(f"{{{ns['']}}}TreeModel"))
+    if len(models) != len(trees):
+        return 0
+    changed = 0
+    for tree, model in zip(trees, models):
+        root = model.find(node_tag)
+        order = list(root.iter(node_tag))  # preorder, left child first: scikit-learn's node ids
+        if len(order) != tree.node_count:
+            continue  # not one PMML node per scikit-learn node: leave this tree as sklearn2pmml wrote it
+        for index, node in enumerate(order):
+            node.set("id", str(index))
+        for index, node in enumerate(order):
+            if tree.children_left[index] >= 0:
+                go_left = tree.missing_go_to_left[index]
+                node.set("defaultChild", str(tree.children_left[index] if go_left else tree.children_right[index]))
+        model.set("missingValueStrategy", "defaultChild")
+        changed += 1
+    document.write(path, encoding="UTF-8", xml_declaration=True)
+    return changed
+
+
+_FIELD_ATTRIBUTES = ("name", "field")
+
+
+def align_input_names(path: Path, info: PipelineInfo) -> bool:
+    """Rename sklearn2pmml's ``x1 ... xn`` inputs to the schema's ``x0 ... x(n-1)`` (all at once, so
+    ``x1`` -> ``x0`` and ``x2`` -> ``x1`` do not collide). Returns whether it renamed."""
+    import xml.etree.ElementTree as ET
+
+    names = info.schema.names
+    if names != [f"x{i}" for i in range(len(names))]:
+        return False
+    text = path.read_text()
+    fields = re.findall(r'<DataField name="([^"]*)"', text)
+    inputs = [f for f in fields if f != info.target]
+    if inputs != [f"x{i + 1}" for i in range(len(names))]:
+        return False
+    mapping = dict(zip(inputs, names))
+    ns = {"": "http://www.dmg.org/PMML-4_4", "data": "http://jpmml.org/jpmml-model/InlineTable"}
+    for prefix, uri in ns.items():
+        ET.register_namespace(prefix, uri)
+    document = ET.parse(path)
+    for element in document.getroot().iter():
+        if element.tag.endswith("DerivedField"):
+            continue  # a derived field's own name is not an input
+        for attribute in _FIELD_ATTRIBUTES:
+            value = element.get(attribute)
+            if value in mapping:
+                element.set(attribute, mapping[value])
+    document.write(path, encoding="UTF-8", xml_declaration=True)
+    return True
+
+
+def apply(path: Path, pipeline: Any, info: PipelineInfo, verify: pd.DataFrame) -> dict[str, list[str]]:
+    """Apply every fix that the pipeline needs; returns the fields each fix changed (for the manifest)."""
+    align_input_names(path, info)
+    missing = missing_as_unseen_fields(pipeline, info, verify)
+    fixes = {"missing_as_unseen": set_missing_as_unseen(path, missing) if missing else []}
+    fixes["missing_encoded"] = set_missing_encoded(path, pipeline, info)
+    fixes["invalid_as_is"] = set_invalid_as_is(path, pipeline, info, verify)
+    set_tree_default_children(path, info)
+    return fixes
+
+
+def keep_verification_if_valid(path: Path) -> bool:
+    """Drop the PMML's verification records when JPMML rejects them; returns whether they stay.
+
+    A PMML whose records fail is left out by the fidelity gate either way; without them the gate
+    reports by how much, and on which rows, it disagrees instead of "cannot load". The evaluator
+    loaded here is kept for the fidelity check of the same file (no second load)."""
+    from scorebridge.engines.jpmml import verified_evaluator
+
+    try:
+        verified_evaluator(path, keep=True)
+        return True
+    except Exception:  # JPMML raises its Java exception types
+        pass
+    text = path.read_text()
+    path.write_text(re.sub(r"\s*<ModelVerification\b.*?</ModelVerification>", "", text, flags=re.S))
+    return False
