@@ -106,6 +106,11 @@ def resolve(ref: str | os.PathLike[str]) -> Path:
     return path / version
 
 
+#: what a bundle predicts: a class (with probabilities), a number, or an outlier score (a number:
+#: scikit-learn's ``decision_function``, negative for outliers)
+TASKS = ("classification", "regression", "anomaly")
+
+
 @dataclass
 class Bundle:
     """A loaded bundle: its directory and parsed manifest. Use :meth:`load`."""
@@ -125,6 +130,9 @@ class Bundle:
         for key in ("name", "version", "task", "inputs", "outputs", "artifacts"):
             if key not in manifest:
                 raise BundleError(f"{path / MANIFEST}: manifest lacks required key {key!r}")
+        if manifest["task"] not in TASKS:
+            raise BundleError(f"{path / MANIFEST}: unknown task {manifest['task']!r} "
+                              f"(this scorebridge knows {', '.join(TASKS)}; upgrade scorebridge)")
         if manifest.get("format_version", 1) > FORMAT_VERSION:
             raise BundleError(f"{path}: bundle format {manifest['format_version']} is newer than this "
                               f"scorebridge understands ({FORMAT_VERSION}); upgrade scorebridge")

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import scorebridge
+from scorebridge.bundle import TASKS
 from scoring_service.finite import MAX_MAGNITUDE
 
 if TYPE_CHECKING:
@@ -196,7 +197,7 @@ def _common_schemas(max_records: int) -> dict[str, Any]:
             "models": {"type": "array", "items": _ref("ModelSummary")}}},
         "ModelVersion": {"type": "object", "required": ["name", "version", "task", "engine", "inputs", "outputs"],
                          "properties": {
-                             "name": STR, "version": STR, "task": {"enum": ["classification", "regression"]},
+                             "name": STR, "version": STR, "task": {"enum": list(TASKS)},
                              "target": nullable_str, "classes": {"type": "array", "items": SCALAR},
                              "model_family": nullable_str,
                              "created_at": nullable_str, "engine": STR, "batch_engine": STR,

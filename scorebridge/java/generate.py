@@ -605,8 +605,6 @@ def generate(bundle: str | Path, package: str, out_dir: str | Path) -> Generated
         raise JavaGenerateError(f"--package {package!r} is not a valid Java package name (e.g. com.example.scoring)")
     loaded = Bundle.load(bundle, verify=False)
     manifest = loaded.manifest
-    if manifest.get("task") not in ("classification", "regression", "anomaly"):  # anomaly: a score, like regression
-        raise JavaGenerateError(f"{loaded.path}: unknown task {manifest.get('task')!r}")
     notes = []
     if not (manifest.get("artifacts") or {}).get("pmml"):
         notes.append(f"bundle {loaded.name}@{loaded.version}: "
