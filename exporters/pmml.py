@@ -46,8 +46,8 @@ def to_pmml_pipeline(pipeline: Any, info: PipelineInfo) -> Any:
         model = Pipeline(steps) if len(steps) > 1 else steps[0][1]
         pmml_pipeline = make_pmml_pipeline(model, active_fields=info.schema.names, target_fields=[info.target])
     _pmml_ready(pmml_pipeline)
-    if pmml_fixes.nan_routing_trees(info.estimator):
-        pmml_pipeline.configure(compact=False)  # one PMML node per scikit-learn node (see pmml_fixes)
+    if pmml_fixes.nan_routing_trees(info.estimator) or pmml_fixes.lightgbm_trees(info.estimator):
+        pmml_pipeline.configure(compact=False)  # one PMML node per scikit-learn/LightGBM node (see pmml_fixes)
     return pmml_pipeline
 
 
