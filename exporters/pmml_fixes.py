@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from exporters.fidelity import UNSEEN_PREFIX
+from exporters.fidelity import UNSEEN_PREFIX, edge_kinds, unseen_number
 from exporters.introspect import PipelineInfo
 from scorebridge.engines.native import as_native_frame, native_prediction
 
@@ -50,7 +50,7 @@ MISSING_SENTINEL = "__scorebridge_missing__"
 
 
 def _sample_rows(verify: pd.DataFrame, info: PipelineInfo) -> pd.DataFrame:
-    edges = sum(int(f.nullable) + int(f.optype == "categorical") for f in info.schema.fields)
+    edges = len(edge_kinds(info.schema))
     return verify.iloc[:max(1, len(verify) - edges)]
 
 
@@ -77,11 +77,11 @@ def missing_as_unseen_fields(pipeline: Any, info: PipelineInfo, verify: pd.DataF
     base = _sample_rows(verify, info)
     fields = []
     for f in info.schema.fields:
-        if f.optype != "categorical" or f.is_numeric or not f.nullable:
+        if f.optype != "categorical" or not f.nullable or f.dtype == "bool":
             continue
         missing, unseen = base.copy(), base.copy()
-        missing[f.name] = pd.Series(np.nan, index=missing.index, dtype=object)
-        unseen[f.name] = f"{UNSEEN_PREFIX}{f.name}"
+        missing[f.name] = pd.Series(np.nan, index=missing.index, dtype=float if f.is_numeric else object)
+        unseen[f.name] = unseen_number(f.categories) if f.is_numeric else f"{UNSEEN_PREFIX}{f.name}"
         a, b = _encoded(pipeline, info, missing), _encoded(pipeline, info, unseen)
         if a is not None and b is not None and np.array_equal(a, b, equal_nan=True):
             fields.append(f.name)
@@ -110,18 +110,24 @@ def _set_attributes(text: str, match: re.Match, field: str, attrs: dict[str, str
     return text[:match.start()] + f"<MiningField name={quoteattr(field)}{kept}{added}/>" + text[match.end():]
 
 
-def set_missing_as_unseen(path: Path, fields: list[str]) -> list[str]:
+def set_missing_as_unseen(path: Path, fields: list[str], info: PipelineInfo | None = None) -> list[str]:
     """Make a missing value of each categorical ``field`` evaluate like an unseen category: missing
-    is replaced by a sentinel category, and ``asIs`` lets that (invalid) value through. A field the
-    model never uses has no MiningField (the converter prunes it) and needs no fix. Returns the
-    fields actually fixed."""
+    is replaced by a sentinel category (a number no category has, for an integer or float code), and
+    ``asIs`` lets that (invalid) value through. A field the model never uses has no MiningField (the
+    converter prunes it) and needs no fix. Returns the fields actually fixed."""
+    by_name = {f.name: f for f in info.schema.fields} if info is not None else {}
     text = path.read_text()
     fixed = []
     for field in fields:
         match = _mining_field(text, field)
         if match is None or 'invalidValueTreatment="asMissing"' in match.group(1):
             continue  # absent, or the PMML already treats an unseen value as missing
-        text = _set_attributes(text, match, field, {"missingValueReplacement": MISSING_SENTINEL,
+        spec = by_name.get(field)
+        sentinel = MISSING_SENTINEL
+        if spec is not None and spec.is_numeric:
+            code = unseen_number(spec.categories)
+            sentinel = str(int(code)) if spec.dtype == "int64" else repr(code)
+        text = _set_attributes(text, match, field, {"missingValueReplacement": sentinel,
                                                     "missingValueTreatment": "asValue",
                                                     "invalidValueTreatment": "asIs"})
         fixed.append(field)
@@ -410,7 +416,7 @@ def apply(path: Path, pipeline: Any, info: PipelineInfo, verify: pd.DataFrame) -
     """Apply every fix that the pipeline needs; returns the fields each fix changed (for the manifest)."""
     align_input_names(path, info)
     missing = missing_as_unseen_fields(pipeline, info, verify)
-    fixes = {"missing_as_unseen": set_missing_as_unseen(path, missing) if missing else []}
+    fixes = {"missing_as_unseen": set_missing_as_unseen(path, missing, info) if missing else []}
     fixes["missing_encoded"] = set_missing_encoded(path, pipeline, info)
     fixes["invalid_as_is"] = set_invalid_as_is(path, pipeline, info, verify)
     fixes["missing_as_category"] = set_missing_as_category(path, info)

@@ -43,23 +43,27 @@ def _codes_frame(n: int = 400, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
     return X, y
 
 
-def test_onnx_encodes_unseen_numeric_codes_per_row_in_a_mixed_batch(tmp_path) -> None:
+def test_unseen_and_missing_numeric_codes_encode_per_row_in_a_mixed_batch(tmp_path) -> None:
     """OneHotEncoder(handle_unknown='ignore') over integer, float and bool codes and
     OrdinalEncoder(use_encoded_value) over integers: an unseen code encodes to all zeros (or
-    ``unknown_value``) even when the other rows of the batch hold known codes."""
+    ``unknown_value``) even when the other rows of the batch hold known codes (ONNX), and a missing
+    code, which training never saw, like an unseen one (PMML)."""
     X, y = _codes_frame()
     pre = ColumnTransformer([("oh", OneHotEncoder(handle_unknown="ignore"), ["region", "grade", "vip", "plan"]),
                              ("ord", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1), ["zone"])])
     model = make_pipeline(pre, LogisticRegression(max_iter=500)).fit(X, y)
-    bundle = export_bundle(model, X, name="codes", repo=tmp_path, formats="onnx", require="onnx")
+    bundle = export_bundle(model, X, name="codes", repo=tmp_path, require="pmml,onnx")
+    assert set(bundle.manifest["pmml"]["missing_as_unseen"]) >= {"region", "zone"}
     rows = X.head(12).copy()
     rows.loc[rows.index[1], "region"] = 9  # unseen integer code, between known rows
     rows.loc[rows.index[4], "grade"] = 7.25  # unseen float code
     rows.loc[rows.index[7], "zone"] = 99  # unseen ordinal code -> unknown_value
     rows.loc[rows.index[9], ["region", "zone"]] = [0, 0]
+    rows = pd.concat([rows, rows.head(3).assign(region=np.nan), rows.head(3).assign(zone=np.nan),
+                      rows.head(3).assign(grade=np.nan)], ignore_index=True)
     assert not np.allclose(_native(model, rows)[1], _native(model, rows.assign(region=rows.region.where(
         rows.index != rows.index[1], 1)))[1])  # the unseen code does change the prediction
-    _assert_engines_agree(bundle, model, rows, ("onnx",), 1e-12)
+    _assert_engines_agree(bundle, model, rows, ("onnx", "pmml"), 1e-12)
 
 
 def _lgbm_frame(n: int = 500, seed: int = 1) -> tuple[pd.DataFrame, pd.Series]:
@@ -96,12 +100,17 @@ def test_lightgbm_pmml_and_onnx_route_missing_values_like_lightgbm(kind: str, tm
     missing_types = {n["missing_type"] for t in model.booster_.dump_model()["tree_info"]
                      for n in _splits(t["tree_structure"])}
     assert missing_types == ({"Zero"} if kind == "zero_as_missing" else {"None", "NaN"})
-    bundle = export_bundle(model, X, name="lgbm", repo=tmp_path, require="pmml,onnx")
+    bundle = export_bundle(model, X, name="lgbm", repo=tmp_path, require="pmml" if kind == "zero_as_missing" else
+                           "pmml,onnx")
     rows = _nan_rows(X)
     if kind == "regressor":  # LightGBM's own rule, which the artifacts must follow: NaN in b is scored as b = 0
         np.testing.assert_array_equal(_native(model, rows)[120:180], _native(model, rows.head(60).assign(b=0.0)))
     _assert_engines_agree(bundle, model, rows, ("pmml",), 1e-12)
-    _assert_engines_agree(bundle, model, rows, ("onnx",), 1e-5)
+    if kind == "zero_as_missing":  # onnxmltools routes a zero by its threshold: denylisted, and said so
+        assert bundle.manifest["excluded"]["onnx"]["reason"] == "denylist"
+        assert "zero_as_missing" in bundle.manifest["excluded"]["onnx"]["message"]
+    else:
+        _assert_engines_agree(bundle, model, rows, ("onnx",), 1e-5)
 
 
 def _splits(node: dict) -> list[dict]:
