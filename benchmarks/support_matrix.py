@@ -214,6 +214,16 @@ and the fidelity gate proves it like any other:
   an unseen one stays so, `TargetEncoder` accepts unseen categories, an `OrdinalEncoder`'s
   `encoded_missing_value` is kept, XGBoost/LightGBM pandas categories get a categorical domain, and
   integer column selectors keep the inputs' `x0, x1, ...` names (`exporters/pmml_fixes.py`).
+- PMML LightGBM routes a missing value by each split's `missing_type`, as LightGBM does (JPMML-LightGBM
+  uses the default side for all): `NaN` (the feature had NaN in training) to the learned default side,
+  `None` (it had none) as if it were 0, `Zero` (`zero_as_missing=True`) NaN and zeros to the default
+  side. A missing value that a `OneHotEncoder` learned as a category answers the PMML's tree
+  predicates as its indicator does natively (not as unknown), and a missing integer or float code
+  that training never saw is scored like an unseen one.
+- Known limits: ONNX of LightGBM with `zero_as_missing=True` is denylisted (onnxmltools compares a zero
+  with the threshold); XGBoost sums its trees in float32, so where leaf values are far larger than the
+  prediction (deep trees on heavy-tailed targets) PMML and ONNX can differ by a few float32 ulps of
+  the partial sums, which the gate measures (the XGBoost fast path is exact).
 - Column names with spaces, dots, parentheses or non-ASCII letters work: the manifest maps each input
   to the ONNX graph's own input name. A pipeline fitted on a NumPy array gets inputs `x0, x1, ...`.
 

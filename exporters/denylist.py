@@ -15,6 +15,10 @@ an imputer (``SimpleImputer``, onnx,   the ONNX graph treats only NaN as missing
 ``MissingIndicator``, ...)     xgboost the data is not imputed; the verification rows hold such a value only
 with ``missing_values`` other          when the sample happens to
 than NaN
+LightGBM with                  onnx    LightGBM sends a zero (and NaN) to each split's default side;
+``zero_as_missing=True``               onnxmltools' converter compares a zero with the threshold. The
+                                       verification rows hold a zero only when the sample does (the PMML
+                                       routes zeros like LightGBM, ``exporters/pmml_fixes.py``)
 ``DataFrameMapper(default=``   pmml,   the mapper passes or transforms the columns it does not list; the
 anything but ``False)``        onnx    bundle's input schema cannot name them, so no artifact receives them
 ============================== ======= ===================================================================
@@ -49,6 +53,11 @@ def _is_nan(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
+def _zero_as_missing(model: Any) -> bool:
+    params = {**model.get_params(), **(getattr(model, "_other_params", None) or {})}
+    return str(params.get("zero_as_missing", False)).lower() in ("true", "1")
+
+
 def check(pipeline: Any) -> list[Denial]:
     """Every denylisted step of ``pipeline`` (a fitted pipeline or bare estimator)."""
     denials = []
@@ -61,6 +70,12 @@ def check(pipeline: Any) -> list[Denial]:
                 "only, and the verification rows hold that value only if the sample does",
                 "replace that value by NaN before fitting (missing values reach the model as NaN) and use "
                 "missing_values=np.nan"))
+        elif kind.startswith("LGBM") and _zero_as_missing(step):
+            denials.append(Denial(
+                ("onnx",), where, "zero_as_missing=True: LightGBM scores a zero as missing (the split's default "
+                "side), onnxmltools' ONNX compares it with the threshold, and the verification rows hold a zero "
+                "only if the sample does", "use the PMML artifact (it routes zeros like LightGBM), or train with "
+                "zero_as_missing=False and NaN for missing values"))
         elif kind == "DataFrameMapper" and getattr(step, "default", False) is not False:
             denials.append(Denial(
                 ("pmml", "onnx"), where, f"default={step.default!r} maps the columns it does not list, which "

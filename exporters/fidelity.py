@@ -68,15 +68,21 @@ def verification_frame(sample: pd.DataFrame, schema: InputSchema, *, max_rows: i
             row = donor.copy()
             row[f.name] = np.nan
             edges.append(row)
-        if f.optype == "categorical":
+        if has_unseen_row(f):
             row = donor.copy()
-            row[f.name] = f"{UNSEEN_PREFIX}{f.name}" if not f.is_numeric else _unseen_number(f.categories)
+            row[f.name] = f"{UNSEEN_PREFIX}{f.name}" if not f.is_numeric else unseen_number(f.categories)
             edges.append(row)
     out = pd.concat([frame, *edges], ignore_index=True)
     for f in schema.fields:
         if not f.is_numeric:
             out[f.name] = out[f.name].astype(object).where(out[f.name].notna(), np.nan)
     return out
+
+
+def has_unseen_row(field: Any) -> bool:
+    """Whether the verification rows hold an unseen category of ``field``: every categorical input but
+    a bool one (True and False are all a bool column can hold)."""
+    return field.optype == "categorical" and field.dtype != "bool"
 
 
 def edge_kinds(schema: InputSchema) -> list[str]:
@@ -86,7 +92,7 @@ def edge_kinds(schema: InputSchema) -> list[str]:
     for f in schema.fields:
         if f.nullable:
             kinds.append(f"missing {f.name}")
-        if f.optype == "categorical":
+        if has_unseen_row(f):
             kinds.append(f"unseen {f.name}")
     return kinds
 
@@ -97,7 +103,8 @@ def row_kinds(frame_rows: int, schema: InputSchema) -> list[str]:
     return ["sample"] * (frame_rows - len(edges)) + edges
 
 
-def _unseen_number(categories: tuple | None) -> float:
+def unseen_number(categories: tuple | None) -> float:
+    """A number no category of a numeric categorical input has (the largest plus 1000)."""
     values = [float(c) for c in categories or () if isinstance(c, (int, float))]
     return float(max(values, default=0.0) + 1000.0)
 

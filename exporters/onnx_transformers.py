@@ -215,7 +215,9 @@ def _lookup(g: _Graph, kind: str, column: str, cats: list, table: np.ndarray) ->
         x = column if kind == "double" else g.node("Cast", [column], to=11)
         equal = g.node("Equal", [x, g.const(np.asarray(cats, dtype=np.float64).reshape(1, -1))])
         hit = g.node("Cast", [equal], to=6)  # int32 for ArgMax/ReduceMax
-        found = g.node("ReduceMax", [hit], keepdims=1)
+        # per row (axis 1): without axes ReduceMax reduces the whole batch, and an unseen value in a batch
+        # where another row matched would take category 0's row
+        found = g.node("ReduceMax", [hit, g.const([1], np.int64)], keepdims=1)
         index = g.node("Where", [g.node("Cast", [found], to=9), g.node("ArgMax", [hit], axis=1, keepdims=1),
                                  g.const([[unknown]], np.int64)])
         index = g.node("Where", [g.node("IsNaN", [x]), g.const([[missing]], np.int64), index])

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from exporters import pmml_fixes
+from exporters.fidelity import edge_kinds
 from exporters.introspect import PipelineInfo
 from scorebridge.engines.native import pandas_categories, with_categories
 from scorebridge.errors import ConversionError
@@ -46,8 +47,8 @@ def to_pmml_pipeline(pipeline: Any, info: PipelineInfo) -> Any:
         model = Pipeline(steps) if len(steps) > 1 else steps[0][1]
         pmml_pipeline = make_pmml_pipeline(model, active_fields=info.schema.names, target_fields=[info.target])
     _pmml_ready(pmml_pipeline)
-    if pmml_fixes.nan_routing_trees(info.estimator):
-        pmml_pipeline.configure(compact=False)  # one PMML node per scikit-learn node (see pmml_fixes)
+    if pmml_fixes.nan_routing_trees(info.estimator) or pmml_fixes.lightgbm_trees(info.estimator):
+        pmml_pipeline.configure(compact=False)  # one PMML node per scikit-learn/LightGBM node (see pmml_fixes)
     return pmml_pipeline
 
 
@@ -89,7 +90,7 @@ def _pmml_ready(pmml_pipeline: Any) -> None:
 
 def _verification_records(verify: pd.DataFrame, info: PipelineInfo) -> pd.DataFrame:
     """The rows embedded as PMML verification records: the sample's head and every edge row."""
-    edges = sum(int(f.nullable) + int(f.optype == "categorical") for f in info.schema.fields)
+    edges = len(edge_kinds(info.schema))
     return pd.concat([verify.head(min(20, len(verify) - edges)), verify.iloc[len(verify) - edges:]])
 
 

@@ -13,6 +13,18 @@ native pipeline's. Each fix is decided from the fitted pipeline and proved by th
   one node per scikit-learn node (``compact=False``: in preorder, so the n-th node is scikit-learn's
   node n), each node gets that id and each split its ``defaultChild``
   (``missingValueStrategy="defaultChild"``).
+- **LightGBM missing routing**: LightGBM sends a missing value by each split's ``missing_type``:
+  ``NaN`` (the feature had NaN in training) to the learned default side, ``None`` (it had none) as
+  if it were ``0.0`` (compared with the threshold), ``Zero`` (``zero_as_missing``) NaN and zeros to
+  the default side. JPMML-LightGBM writes ``defaultChild`` from the default side alone, so a NaN
+  where training had none went the wrong way. The PMML is written with one node per LightGBM node
+  (``compact=False``; node ``-(k+1)`` is LightGBM's split ``k``), and each split's ``defaultChild``
+  (and, for ``Zero``, its predicates) is set from the booster's own dump.
+- **missing as a learned category**: a ``OneHotEncoder`` that learned the missing value as a
+  category encodes it as a known value (its own indicator 1, every other 0); sklearn2pmml's tree
+  predicates ``city != "Lille"`` evaluate to *unknown* for a missing value, so the PMML wraps each
+  ``equal``/``notEqual``/``isIn``/``isNotIn`` predicate on such a field in a ``surrogate`` that
+  answers what the indicator says (false for equal/isIn, true for notEqual/isNotIn).
 - **input names**: for a pipeline fitted on a NumPy array, sklearn2pmml names the inputs of integer
   column selectors ``x1, x2, ...``; scikit-learn (and the bundle) name them ``x0, x1, ...``.
 - **invalid as is**: a string input that the native pipeline accepts unseen categories for, but
@@ -29,7 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from exporters.fidelity import UNSEEN_PREFIX
+from exporters.fidelity import UNSEEN_PREFIX, edge_kinds, unseen_number
 from exporters.introspect import PipelineInfo
 from scorebridge.engines.native import as_native_frame, native_prediction
 
@@ -38,7 +50,7 @@ MISSING_SENTINEL = "__scorebridge_missing__"
 
 
 def _sample_rows(verify: pd.DataFrame, info: PipelineInfo) -> pd.DataFrame:
-    edges = sum(int(f.nullable) + int(f.optype == "categorical") for f in info.schema.fields)
+    edges = len(edge_kinds(info.schema))
     return verify.iloc[:max(1, len(verify) - edges)]
 
 
@@ -65,11 +77,11 @@ def missing_as_unseen_fields(pipeline: Any, info: PipelineInfo, verify: pd.DataF
     base = _sample_rows(verify, info)
     fields = []
     for f in info.schema.fields:
-        if f.optype != "categorical" or f.is_numeric or not f.nullable:
+        if f.optype != "categorical" or not f.nullable or f.dtype == "bool":
             continue
         missing, unseen = base.copy(), base.copy()
-        missing[f.name] = pd.Series(np.nan, index=missing.index, dtype=object)
-        unseen[f.name] = f"{UNSEEN_PREFIX}{f.name}"
+        missing[f.name] = pd.Series(np.nan, index=missing.index, dtype=float if f.is_numeric else object)
+        unseen[f.name] = unseen_number(f.categories) if f.is_numeric else f"{UNSEEN_PREFIX}{f.name}"
         a, b = _encoded(pipeline, info, missing), _encoded(pipeline, info, unseen)
         if a is not None and b is not None and np.array_equal(a, b, equal_nan=True):
             fields.append(f.name)
@@ -98,18 +110,24 @@ def _set_attributes(text: str, match: re.Match, field: str, attrs: dict[str, str
     return text[:match.start()] + f"<MiningField name={quoteattr(field)}{kept}{added}/>" + text[match.end():]
 
 
-def set_missing_as_unseen(path: Path, fields: list[str]) -> list[str]:
+def set_missing_as_unseen(path: Path, fields: list[str], info: PipelineInfo | None = None) -> list[str]:
     """Make a missing value of each categorical ``field`` evaluate like an unseen category: missing
-    is replaced by a sentinel category, and ``asIs`` lets that (invalid) value through. A field the
-    model never uses has no MiningField (the converter prunes it) and needs no fix. Returns the
-    fields actually fixed."""
+    is replaced by a sentinel category (a number no category has, for an integer or float code), and
+    ``asIs`` lets that (invalid) value through. A field the model never uses has no MiningField (the
+    converter prunes it) and needs no fix. Returns the fields actually fixed."""
+    by_name = {f.name: f for f in info.schema.fields} if info is not None else {}
     text = path.read_text()
     fixed = []
     for field in fields:
         match = _mining_field(text, field)
         if match is None or 'invalidValueTreatment="asMissing"' in match.group(1):
             continue  # absent, or the PMML already treats an unseen value as missing
-        text = _set_attributes(text, match, field, {"missingValueReplacement": MISSING_SENTINEL,
+        spec = by_name.get(field)
+        sentinel = MISSING_SENTINEL
+        if spec is not None and spec.is_numeric:
+            code = unseen_number(spec.categories)
+            sentinel = str(int(code)) if spec.dtype == "int64" else repr(code)
+        text = _set_attributes(text, match, field, {"missingValueReplacement": sentinel,
                                                     "missingValueTreatment": "asValue",
                                                     "invalidValueTreatment": "asIs"})
         fixed.append(field)
@@ -214,6 +232,154 @@ def set_tree_default_children(path: Path, info: PipelineInfo) -> int:
     return changed
 
 
+_PMML = "http://www.dmg.org/PMML-4_4"
+_NAMESPACES = {"": _PMML, "data": "http://jpmml.org/jpmml-model/InlineTable"}
+_LGBM_ZERO = 1.0000000180025095e-35  # LightGBM's kZeroThreshold: |x| <= it is zero for missing_type Zero
+
+
+def _parse(path: Path) -> Any:
+    import xml.etree.ElementTree as ET
+
+    for prefix, uri in _NAMESPACES.items():
+        ET.register_namespace(prefix, uri)
+    return ET.parse(path)
+
+
+def lightgbm_trees(estimator: Any) -> list[dict]:
+    """The ``tree_structure`` of each tree of a fitted LightGBM model (``booster_.dump_model()``), or ``[]``."""
+    if not type(estimator).__name__.startswith("LGBM") or getattr(estimator, "booster_", None) is None:
+        return []
+    return [t["tree_structure"] for t in estimator.booster_.dump_model()["tree_info"]]
+
+
+def _lgbm_splits(tree: dict) -> dict[str, dict]:
+    """LightGBM split ``k`` of ``tree`` by the id JPMML-LightGBM gives its node (``-(k+1)``)."""
+    out, stack = {}, [tree]
+    while stack:
+        node = stack.pop()
+        if "split_index" in node:
+            out[str(-(node["split_index"] + 1))] = node
+            stack += [node["left_child"], node["right_child"]]
+    return out
+
+
+def _pmml_splits(model: Any) -> dict[str, tuple[Any, Any, Any, float | None]]:
+    """``{node id: (node, left child, right child, threshold)}`` of a binary-split TreeModel (threshold:
+    the left child's ``lessOrEqual`` value, None for other predicates)."""
+    node_tag = f"{{{_PMML}}}Node"
+    out = {}
+    for node in model.iter(node_tag):
+        children = node.findall(node_tag)
+        if len(children) == 2 and node.get("id") is not None:
+            predicate = children[0].find(f"{{{_PMML}}}SimplePredicate")
+            threshold = float(predicate.get("value")) if predicate is not None and \
+                predicate.get("operator") == "lessOrEqual" else None
+            out[node.get("id")] = (node, children[0], children[1], threshold)
+    return out
+
+
+def _same_tree(pmml: dict, lgbm: dict) -> bool:
+    return pmml.keys() == lgbm.keys() and all(
+        t is None or lgbm[i]["decision_type"] == "<=" and float(lgbm[i]["threshold"]) == t
+        for i, (_, _, _, t) in pmml.items())
+
+
+def set_lightgbm_default_children(path: Path, info: PipelineInfo) -> int:
+    """``defaultChild`` on every numeric split of a LightGBM PMML from the split's ``missing_type``
+    (see the module docstring); a ``Zero`` split whose threshold sends zero the other way than its
+    default gets predicates that send zero to the default side. Returns the number of trees changed."""
+    trees = [_lgbm_splits(t) for t in lightgbm_trees(info.estimator)]
+    if not trees:
+        return 0
+    document = _parse(path)
+    used = [False] * len(trees)
+    changed = 0
+    for model in document.getroot().iter(f"{{{_PMML}}}TreeModel"):
+        splits = _pmml_splits(model)
+        # JPMML orders a multiclass model's trees by class, not by iteration: match each by its splits
+        match = next((k for k, t in enumerate(trees) if not used[k] and _same_tree(splits, t)), None)
+        if match is None:
+            continue  # not one PMML node per LightGBM node: the fidelity gate measures it as it is
+        used[match] = True
+        for node_id, (node, left, right, threshold) in splits.items():
+            split = trees[match][node_id]
+            if split["decision_type"] != "<=":
+                continue  # categorical: NaN goes right in LightGBM, as JPMML writes it
+            kind, default_left = split["missing_type"], bool(split["default_left"])
+            go_left = (float(split["threshold"]) >= 0.0) if kind == "None" else default_left
+            node.set("defaultChild", (left if go_left else right).get("id"))
+            if kind == "Zero" and threshold is not None and (threshold >= 0.0) != default_left:
+                _zero_to_default_side(left, right, default_left)
+        model.set("missingValueStrategy", "defaultChild")
+        changed += 1
+    document.write(path, encoding="UTF-8", xml_declaration=True)
+    return changed
+
+
+def _zero_to_default_side(left: Any, right: Any, default_left: bool) -> None:
+    """``x <= t`` / ``x > t`` become ``(x <= t) or zero`` / ``(x > t) and not zero`` (default left), or
+    ``(x <= t) and not zero`` / ``(x > t) or zero`` (default right); zero is ``|x| <= 1e-35``."""
+    import xml.etree.ElementTree as ET
+
+    for child, joins in ((left, default_left), (right, not default_left)):
+        predicate = child.find(f"{{{_PMML}}}SimplePredicate")
+        field = predicate.get("field")
+
+        def simple(op: str, value: float, field: str = field) -> Any:
+            return ET.Element(f"{{{_PMML}}}SimplePredicate", field=field, operator=op, value=repr(value))
+
+        compound = ET.Element(f"{{{_PMML}}}CompoundPredicate", booleanOperator="or" if joins else "and")
+        side = ET.SubElement(compound, f"{{{_PMML}}}CompoundPredicate", booleanOperator="and" if joins else "or")
+        side.extend([simple("greaterOrEqual", -_LGBM_ZERO), simple("lessOrEqual", _LGBM_ZERO)] if joins else
+                    [simple("lessThan", -_LGBM_ZERO), simple("greaterThan", _LGBM_ZERO)])
+        index = list(child).index(predicate)
+        child.remove(predicate)
+        compound.insert(0, predicate)
+        child.insert(index, compound)
+
+
+def learned_missing_fields(info: PipelineInfo) -> list[str]:
+    """String inputs a ``OneHotEncoder`` reads directly and learned the missing value of as a category."""
+    from exporters.introspect import column_encoders
+
+    if len(info.steps) < 2:
+        return []
+    encoders = column_encoders(info.steps[0][1], info.schema.names)
+    return [name for name, (encoder, j) in encoders.items() if type(encoder).__name__ == "OneHotEncoder"
+            and any(_is_nan(c) for c in encoder.categories_[j])]
+
+
+# what a missing value answers where its one-hot indicator is a known category
+_KNOWN_MISSING = {"equal": "False", "notEqual": "True", "isIn": "False", "isNotIn": "True"}
+
+
+def set_missing_as_category(path: Path, info: PipelineInfo) -> list[str]:
+    """Wrap each ``equal``/``notEqual``/``isIn``/``isNotIn`` predicate on a field of
+    :func:`learned_missing_fields` in ``surrogate(predicate, False|True)``: a missing value then
+    answers as its one-hot indicator does natively instead of *unknown*. Returns the fields changed."""
+    import xml.etree.ElementTree as ET
+
+    fields = set(learned_missing_fields(info))
+    if not fields:
+        return []
+    document = _parse(path)
+    changed: set[str] = set()
+    tags = {f"{{{_PMML}}}SimplePredicate", f"{{{_PMML}}}SimpleSetPredicate"}
+    for parent in list(document.getroot().iter()):
+        for index, predicate in enumerate(list(parent)):
+            answer = _KNOWN_MISSING.get(predicate.get("operator") or predicate.get("booleanOperator") or "")
+            if predicate.tag not in tags or predicate.get("field") not in fields or answer is None:
+                continue
+            surrogate = ET.Element(f"{{{_PMML}}}CompoundPredicate", booleanOperator="surrogate")
+            surrogate.extend([predicate, ET.Element(f"{{{_PMML}}}{answer}")])
+            parent.remove(predicate)
+            parent.insert(index, surrogate)
+            changed.add(predicate.get("field"))
+    if changed:
+        document.write(path, encoding="UTF-8", xml_declaration=True)
+    return sorted(changed)
+
+
 _FIELD_ATTRIBUTES = ("name", "field")
 
 
@@ -250,10 +416,12 @@ def apply(path: Path, pipeline: Any, info: PipelineInfo, verify: pd.DataFrame) -
     """Apply every fix that the pipeline needs; returns the fields each fix changed (for the manifest)."""
     align_input_names(path, info)
     missing = missing_as_unseen_fields(pipeline, info, verify)
-    fixes = {"missing_as_unseen": set_missing_as_unseen(path, missing) if missing else []}
+    fixes = {"missing_as_unseen": set_missing_as_unseen(path, missing, info) if missing else []}
     fixes["missing_encoded"] = set_missing_encoded(path, pipeline, info)
     fixes["invalid_as_is"] = set_invalid_as_is(path, pipeline, info, verify)
+    fixes["missing_as_category"] = set_missing_as_category(path, info)
     set_tree_default_children(path, info)
+    set_lightgbm_default_children(path, info)
     return fixes
 
 

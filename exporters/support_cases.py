@@ -318,6 +318,15 @@ def _trees() -> list[Coverage]:
                    lambda objective=objective: _lgbm("LGBMRegressor", objective=objective), inputs="numeric",
                    target=target) for objective, target in (("poisson", "count"), ("tweedie", "positive"),
                                                             ("gamma", "positive"))),
+        # numeric fidelity (i16d): LightGBM's missing_type routing, a missing category the encoder learned
+        Coverage("lightgbm-zero-as-missing", "lightgbm", "LGBMRegressor(zero_as_missing=True)", RAW,
+                 lambda: _lgbm("LGBMRegressor", zero_as_missing=True), inputs="numeric", target="real",
+                 ships=("pmml",)),
+        Coverage("xgboost-onehot-learned-missing", "xgboost", "XGBRegressor",
+                 "ColumnTransformer(one-hot c1/c2 (NaN in c1 learned as a category), remainder='passthrough')",
+                 lambda: _pipe(_sk("sklearn.compose", "ColumnTransformer", transformers=[
+                     ("cat", _onehot(), CATEGORICAL)], remainder="passthrough"), _xgb("XGBRegressor")),
+                 target="real", ships=("pmml", "onnx", "xgboost")),
     ]
 
 
