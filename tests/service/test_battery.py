@@ -198,6 +198,17 @@ def cases() -> list[Case]:
                            ("inf", "out_of_range"), ('"1,5"', "invalid_type"), ("0x10", "invalid_type")):
             add(Case(f"csv {name} = {cell}", _csv(FIELDS, _good_row(), _good_row(**{name: cell})), 400, code, name, 1,
                      headers=CSV))
+    # -- an integer field (age is int64): a fraction is refused on every path, never truncated
+    for token, code in ((b"20.6", "invalid_type"), (b"-0.5", "invalid_type"), (b"99999999999999999999999", "out_of_range"),
+                        (b"9223372036854775808", "out_of_range"), (b"-9223372036854775809", "out_of_range"),
+                        (b"18446744073709551616", "out_of_range"), (b"1e19", "out_of_range")):
+        add(Case(f"age = {token.decode()}", _records(g, g | {"age": "AGE"}).replace(b'"AGE"', token), 400, code,
+                 "age", 1))
+        add(Case(f"csv age = {token.decode()}", _csv(FIELDS, _good_row(), _good_row(age=token.decode())), 400, code,
+                 "age", 1, headers=CSV))
+    for datatype in ("INT64", "FP64", "FP32"):
+        add(Case(f"v2 {datatype} age [20.5]", _infer(_tensors(g, age={"datatype": datatype, "data": [20.5]})), 400,
+                 "invalid_type", "age", 0, path=INFER))
     add(Case("null in a non-nullable field", _records(g, g | {"income": None}), 400, "missing_value", "income", 1,
              path="/v1/models/credit_strict/predict"))
     add(Case("csv empty non-nullable cell", _csv(FIELDS, _good_row(income="")), 400, "missing_value", "income", 0,
@@ -283,6 +294,12 @@ def cases() -> list[Case]:
            "age", record=0)
     binary("FP32 above the bound", _binary(_good_binary(age=("FP32", struct.pack("<f", 3e38)))), "out_of_range",
            "age", record=0)
+    binary("FP64 age 20.6", _binary(_good_binary(age=("FP64", struct.pack("<d", 20.6)))), "invalid_type", "age",
+           record=0)
+    binary("FP32 age 20.5", _binary(_good_binary(age=("FP32", struct.pack("<f", 20.5)))), "invalid_type", "age",
+           record=0)
+    binary("UINT64 age 2**63", _binary(_good_binary(age=("UINT64", struct.pack("<Q", 2**63)))), "out_of_range", "age",
+           record=0)
     head = {"inputs": [{"name": "income", "datatype": "FP64", "shape": [1], "data": [1.0],
                         "parameters": {"binary_data_size": 8}}]}
     binary("both data and binary_data_size", _binary([("income", "FP64", b"\0" * 8)], head), "invalid_request",
