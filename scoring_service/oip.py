@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import struct
-import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,25 +54,6 @@ class InferRequest:
     def id(self) -> str | None:
         rid = self.header.get("id")
         return rid if isinstance(rid, str) else None
-
-
-def decode_body(body: bytes, content_encoding: str | None, limit: int) -> bytes:
-    """Undo a request's ``Content-Encoding`` (gzip or deflate, as tritonclient compresses), at most
-    ``limit`` bytes out."""
-    coding = (content_encoding or "identity").strip().lower()
-    if coding == "identity":
-        return body
-    if coding not in ("gzip", "deflate"):
-        raise ApiError(415, "unsupported_media_type", f"Content-Encoding {coding!r} is not accepted; send gzip, "
-                       "deflate or none")
-    try:
-        inflater = zlib.decompressobj(wbits=31 if coding == "gzip" else 15)
-        out = inflater.decompress(body, limit + 1)
-    except zlib.error as exc:
-        raise ApiError(400, "invalid_request", f"the {coding} body cannot be decompressed: {exc}") from None
-    if len(out) > limit:
-        raise ApiError(413, "body_too_large", f"request body too large: over {limit} bytes once decompressed")
-    return out
 
 
 def parse_request(body: bytes, header_length: str | None) -> InferRequest:
@@ -297,5 +277,5 @@ def encode_answer(request: InferRequest, prediction: Prediction, head: dict[str,
     return text + b"".join(blobs), len(text)
 
 
-__all__ = ["EXTENSIONS", "HEADER_LENGTH", "InferRequest", "decode_body", "encode_answer", "parse_request",
+__all__ = ["EXTENSIONS", "HEADER_LENGTH", "InferRequest", "encode_answer", "parse_request",
            "v2_columns", "v2_datatype"]

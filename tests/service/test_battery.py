@@ -15,6 +15,7 @@ import gzip
 import json
 import socket
 import struct
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field as dc_field
@@ -307,11 +308,27 @@ def cases() -> list[Case]:
     head = {"inputs": [{"name": "income", "datatype": "FP64", "shape": [1], "parameters": {"binary_data_size": -8}}]}
     binary("negative binary_data_size", _binary([], head), "invalid_request", "income")
     binary("text/plain", (body, {**headers, "Content-Type": "text/plain"}), "unsupported_media_type", None, 415)
-    binary("unknown Content-Encoding", (body, {**headers, "Content-Encoding": "br"}), "unsupported_media_type", None,
-           415)
-    binary("corrupt gzip", (b"\x1f\x8b" + body, {**headers, "Content-Encoding": "gzip"}), "invalid_request", None)
-    bomb = gzip.compress(b"0" * (2 << 20))
-    add(Case("v2 gzip bomb", bomb, 413, "body_too_large", path=INFER, headers={"Content-Encoding": "gzip"}))
+    # -- compressed bodies (gzip, deflate) on every path: unknown codings, corrupt or cut streams, bombs
+    bad_binary, _ = _binary(_good_binary(age=("FP64", struct.pack("<d", 20.6))))
+    coded = {"v1": (PREDICT, _records(g), JSON, _records(g | {"age": 20.6})),
+             "csv": (PREDICT, _csv(FIELDS, _good_row()), CSV, _csv(FIELDS, _good_row(age="20.6"))),
+             "v2": (INFER, _infer(_tensors(g)), {}, _infer(_tensors(g, age={"data": [20.6]}))),
+             "v2 binary": (INFER, body, headers, bad_binary)}
+    for kind, (path, plain, hdrs, bad) in coded.items():
+        def coding(what: str, data: bytes, encoding: str, status: int, code: str, fld: str | None = "Content-Encoding",
+                   record: int | None = None, path: str = path, hdrs: dict = hdrs, kind: str = kind) -> None:
+            add(Case(f"{kind} {what}", data, status, code, fld, record, path=path,
+                     headers={**hdrs, "Content-Encoding": encoding}))
+        coding("Content-Encoding br", plain, "br", 415, "unsupported_media_type")
+        coding("Content-Encoding gzip, zstd", gzip.compress(plain), "gzip, zstd", 415, "unsupported_media_type")
+        coding("corrupt gzip", b"\x1f\x8b" + plain, "gzip", 400, "invalid_request")
+        coding("gzip cut short", gzip.compress(plain)[:-12], "gzip", 400, "invalid_request")
+        coding("gzip with bytes after it", gzip.compress(plain) + b"xx", "gzip", 400, "invalid_request")
+        coding("corrupt deflate", b"\x78\x9c" + plain, "deflate", 400, "invalid_request")
+        coding("gzip bomb", gzip.compress(b" " * (2 << 20)), "gzip", 413, "body_too_large", None)
+        coding("deflate bomb", zlib.compress(b" " * (2 << 20)), "deflate", 413, "body_too_large", None)
+        coding("gzip of a fraction for age", gzip.compress(bad), "gzip", 400, "invalid_type", "age", 0)
+        coding("deflate of a fraction for age", zlib.compress(bad), "deflate", 400, "invalid_type", "age", 0)
 
     # -- media types, methods, paths
     add(Case("text/plain body", _records(g), 415, "unsupported_media_type", headers={"Content-Type": "text/plain"}))
@@ -487,6 +504,8 @@ def test_the_builders_good_requests_are_accepted(service: str) -> None:
     body, headers = _binary(_good_binary())
     for path, data, hdrs in ((PREDICT, _records(GOOD), JSON), (PREDICT, _csv(FIELDS, _good_row()), CSV),
                              (INFER, _infer(_tensors(GOOD)), JSON), (INFER, body, headers),
-                             (INFER, gzip.compress(body), {**headers, "Content-Encoding": "gzip"})):
+                             (INFER, gzip.compress(body), {**headers, "Content-Encoding": "gzip"}),
+                             (PREDICT, gzip.compress(_records(GOOD)), {**JSON, "Content-Encoding": "gzip"}),
+                             (PREDICT, zlib.compress(_csv(FIELDS, _good_row())), {**CSV, "Content-Encoding": "deflate"})):
         r = requests.post(service + path, data=data, headers=hdrs)
         assert r.status_code == 200, (path, hdrs, r.text[:300])
