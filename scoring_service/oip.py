@@ -36,6 +36,7 @@ EXTENSIONS = ["binary_tensor_data"]
 _DTYPES = {"BOOL": "|b1", "UINT8": "<u1", "UINT16": "<u2", "UINT32": "<u4", "UINT64": "<u8", "INT8": "<i1",
            "INT16": "<i2", "INT32": "<i4", "INT64": "<i8", "FP16": "<f2", "FP32": "<f4", "FP64": "<f8"}
 NUMERIC = frozenset(_DTYPES)
+_INTEGER_TYPES = frozenset(d for d in _DTYPES if d[0] in "IU")
 
 
 def v2_datatype(schema_dtype: str) -> str:
@@ -124,6 +125,8 @@ def v2_columns(schema: InputSchema, request: InferRequest, limit: int) -> Column
             data = _from_binary(f.name, datatype, request.binary[start:end], shape[0])
         else:
             data = _from_json(f.name, tensor.get("data"))
+            if datatype in _INTEGER_TYPES:
+                _check_integer_data(f.name, datatype, data)
         if math.prod(shape) != len(data):
             raise ApiError(400, "invalid_shape", f"input {f.name!r}: shape {shape!r} does not fit its "
                            f"{len(data)} values; send [n] or [n, 1]", field=f.name)
@@ -172,6 +175,25 @@ def _from_json(name: str, data: Any) -> list:
                 flat.append(row)
         return flat
     return data
+
+
+def _check_integer_data(name: str, datatype: str, data: list) -> None:
+    """JSON data of an integer tensor holds that datatype's values: ``[20.6]`` or ``[300]`` in an
+    ``INT64`` or ``UINT8`` tensor is the client's mistake, never scored as sent (a binary tensor's
+    bytes are its datatype's values by construction). Values of other types are the schema's to judge."""
+    try:
+        values = np.array(data, dtype=np.float64)  # None -> NaN
+    except (TypeError, ValueError):
+        return
+    if values.ndim != 1:
+        return
+    info = np.iinfo(np.dtype(_DTYPES[datatype]))
+    bad = ~((np.rint(values) == values) & (values >= info.min) & (values <= info.max)) & ~np.isnan(values)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ApiError(400, "invalid_type", f"input {name!r}: {data[i]!r} in record {i} is no {datatype} value "
+                       f"({info.min} to {info.max}); send {datatype} values or declare the datatype the data has",
+                       field=name, record=i)
 
 
 def _from_binary(name: str, datatype: str, raw: memoryview, rows: int) -> list:

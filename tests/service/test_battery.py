@@ -295,6 +295,13 @@ def cases() -> list[Case]:
            "age", record=0)
     binary("FP32 above the bound", _binary(_good_binary(age=("FP32", struct.pack("<f", 3e38)))), "out_of_range",
            "age", record=0)
+    for what, tensor in {"UINT8 data 300": {"datatype": "UINT8", "data": [300]},
+                         "INT32 data 2**40": {"datatype": "INT32", "data": [2**40]},
+                         "INT8 data -129": {"datatype": "INT8", "data": [-129]},
+                         "UINT64 data -1": {"datatype": "UINT64", "data": [-1]}}.items():
+        add(Case(f"v2 age {what}", _infer(_tensors(g, age=tensor)), 400, "invalid_type", "age", 0, path=INFER))
+    add(Case("v2 income INT64 data 52000.5", _infer(_tensors(g, income={"datatype": "INT64", "data": [52000.5]})), 400,
+             "invalid_type", "income", 0, path=INFER))
     binary("FP64 age 20.6", _binary(_good_binary(age=("FP64", struct.pack("<d", 20.6)))), "invalid_type", "age",
            record=0)
     binary("FP32 age 20.5", _binary(_good_binary(age=("FP32", struct.pack("<f", 20.5)))), "invalid_type", "age",

@@ -82,3 +82,44 @@ def test_int64_bounds_are_exact(service: str) -> None:
     assert r.status_code == 400 and r.json()["error"]["code"] == "out_of_range"
     assert r.json()["error"]["message"] == ("field 'age' expects an integer within int64 (-9223372036854775808 to "
                                             "9223372036854775807), got 9223372036854775808 in record 0")
+
+
+def test_options_answers_204_with_allow_and_no_type(service: str) -> None:
+    for path, allow in ((PREDICT, {"OPTIONS", "POST"}), (INFER, {"OPTIONS", "POST"}),
+                        ("/v1/models", {"GET", "HEAD", "OPTIONS"})):
+        r = requests.options(service + path)
+        assert r.status_code == 204 and r.content == b"", (path, r.status_code, r.content)
+        assert "Content-Type" not in r.headers, r.headers
+        assert set(r.headers["Allow"].split(", ")) == allow
+
+
+def test_a_repeated_key_in_a_record_takes_its_last_value_on_every_path(service: str) -> None:
+    """The documented rule (RFC 8259 leaves it to the parser; orjson, msgspec, Jackson and Python agree):
+    the last value wins, on the fast path and the validating path (which a ``NaN`` token sends it down)."""
+    json_type = {"Content-Type": "application/json"}
+    last = probability(service, PREDICT, v1_body("20"), json_type)
+    repeated = v1_body("20").replace(b'"age": 20', b'"age": 41, "age": 20')
+    assert probability(service, PREDICT, repeated, json_type) == last
+    validating = repeated.replace(b'"late_payments": 0.0', b'"late_payments": NaN')
+    assert probability(service, PREDICT, validating, json_type) == probability(
+        service, PREDICT, v1_body("20").replace(b'"late_payments": 0.0', b'"late_payments": null'), json_type)
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "raw deflate", "gzip, gzip", "two gzip members"])
+def test_compressed_bodies_score_as_plain_ones(service: str, coding: str) -> None:
+    def squeeze(body: bytes) -> tuple[bytes, str]:
+        if coding == "raw deflate":
+            packer = zlib.compressobj(wbits=-15)
+            return packer.compress(body) + packer.flush(), "deflate"
+        if coding == "gzip, gzip":
+            return gzip.compress(gzip.compress(body)), coding
+        if coding == "two gzip members":
+            return gzip.compress(body[:10]) + gzip.compress(body[10:]), "gzip"
+        return (gzip.compress if coding == "gzip" else zlib.compress)(body), coding
+
+    want = probability(service, PREDICT, v1_body("20"), {"Content-Type": "application/json"})
+    for path, body, headers in ((PREDICT, v1_body("20"), {"Content-Type": "application/json"}),
+                                (PREDICT, csv_body("20"), {"Content-Type": "text/csv"}),
+                                (INFER, v2_body("20"), {}), (INFER, *v2_binary(20.0))):
+        data, encoding = squeeze(body)
+        assert probability(service, path, data, {**headers, "Content-Encoding": encoding}) == want, (path, coding)
