@@ -11,9 +11,10 @@ the bookkeeping (:meth:`Service.new_call`, :meth:`Service.record`) and the error
 (:func:`scoring_service.errors.handle_exception`), so both give the same status, headers and bytes.
 Every other request, and any such request it does not take as it stands (a body too large or
 without ``Content-Length``, a compressed body, a non-ASCII path), goes to Flask unchanged. A body
-shorter than its ``Content-Length`` is answered here, as the view answers it (400 ``incomplete_body``). So does every request once
-the app has request hooks or signal receivers beyond the service's own (an ``@app.before_request``
-that checks credentials, say): those must run, and only Flask runs them.
+shorter than its ``Content-Length`` is answered here, as the view answers it (400
+``incomplete_body``). So does every request once the app has request hooks or signal receivers
+beyond the service's own (an ``@app.before_request`` that checks credentials, say): those must run,
+and only Flask runs them.
 """
 
 from __future__ import annotations

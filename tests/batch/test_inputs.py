@@ -128,7 +128,8 @@ def test_a_float_column_with_missing_values_for_an_integer_field_is_accepted(tmp
     int64 column with a null does."""
     as_float = frame.assign(age=frame["age"].astype(float))
     as_float.loc[5, "age"] = np.nan
-    proc, out = run(tmp_path, write_job, credit_bundle, lambda part: pq.write_table(table(as_float), part / "p.parquet"))
+    proc, out = run(tmp_path, write_job, credit_bundle,
+                    lambda part: pq.write_table(table(as_float), part / "p.parquet"))
     assert proc.returncode == 0, proc.stderr
     nullable = table(frame).set_column(3, "age", pa.array([None if i == 5 else int(v) for i, v in
                                                            enumerate(frame["age"])], pa.int64()))

@@ -200,7 +200,8 @@ def cases() -> list[Case]:
             add(Case(f"csv {name} = {cell}", _csv(FIELDS, _good_row(), _good_row(**{name: cell})), 400, code, name, 1,
                      headers=CSV))
     # -- an integer field (age is int64): a fraction is refused on every path, never truncated
-    for token, code in ((b"20.6", "invalid_type"), (b"-0.5", "invalid_type"), (b"99999999999999999999999", "out_of_range"),
+    for token, code in ((b"20.6", "invalid_type"), (b"-0.5", "invalid_type"),
+                        (b"99999999999999999999999", "out_of_range"),
                         (b"9223372036854775808", "out_of_range"), (b"-9223372036854775809", "out_of_range"),
                         (b"18446744073709551616", "out_of_range"), (b"1e19", "out_of_range")):
         add(Case(f"age = {token.decode()}", _records(g, g | {"age": "AGE"}).replace(b'"AGE"', token), 400, code,
@@ -513,6 +514,7 @@ def test_the_builders_good_requests_are_accepted(service: str) -> None:
                              (INFER, _infer(_tensors(GOOD)), JSON), (INFER, body, headers),
                              (INFER, gzip.compress(body), {**headers, "Content-Encoding": "gzip"}),
                              (PREDICT, gzip.compress(_records(GOOD)), {**JSON, "Content-Encoding": "gzip"}),
-                             (PREDICT, zlib.compress(_csv(FIELDS, _good_row())), {**CSV, "Content-Encoding": "deflate"})):
+                             (PREDICT, zlib.compress(_csv(FIELDS, _good_row())),
+                              {**CSV, "Content-Encoding": "deflate"})):
         r = requests.post(service + path, data=data, headers=hdrs)
         assert r.status_code == 200, (path, hdrs, r.text[:300])

@@ -78,7 +78,8 @@ def test_int64_bounds_are_exact(service: str) -> None:
         assert r.status_code == 200, (age, r.text)
         r = requests.post(service + PREDICT, data=csv_body(age), headers={"Content-Type": "text/csv"})
         assert r.status_code == 200, (age, r.text)
-    r = requests.post(service + PREDICT, data=v1_body("9223372036854775808"), headers={"Content-Type": "application/json"})
+    r = requests.post(service + PREDICT, data=v1_body("9223372036854775808"),
+                      headers={"Content-Type": "application/json"})
     assert r.status_code == 400 and r.json()["error"]["code"] == "out_of_range"
     assert r.json()["error"]["message"] == ("field 'age' expects an integer within int64 (-9223372036854775808 to "
                                             "9223372036854775807), got 9223372036854775808 in record 0")

@@ -3,8 +3,8 @@
 MODE ``json`` sends and asks for JSON tensors; ``binary`` uses the binary tensor data extension
 both ways (tritonclient's default); ``+gzip`` or ``+deflate`` after either compresses the request
 bodies and asks for compressed answers (``request_compression_algorithm``,
-``response_compression_algorithm``), as tritonclient's users turn it on. Prints ``{"outputs": {name: values}, "error": <message of an
-infer against an unknown model>, "metadata": ...}`` as JSON.
+``response_compression_algorithm``), as tritonclient's users turn it on. Prints ``{"outputs":
+{name: values}, "error": <message of an infer against an unknown model>, "metadata": ...}`` as JSON.
 """
 
 import json
