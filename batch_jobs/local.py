@@ -23,10 +23,10 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from batch_jobs.context import RunContext
-from batch_jobs.errors import BatchError, JobCancelledError
+from batch_jobs.errors import BatchError, InputError, JobCancelledError
 from batch_jobs.failures import unreadable_input
 from batch_jobs.progress import Progress
-from batch_jobs.scoring import input_columns, output_schema, score_columns, to_model_columns
+from batch_jobs.scoring import input_columns, output_schema, score_columns, validated
 from batch_jobs.spec import InputSpec
 from scorebridge.bundle import Bundle
 from scorebridge.engines import load_engine
@@ -45,9 +45,15 @@ def open_input(spec: InputSpec, path: Path, bundle: Bundle) -> pads.Dataset:
     else:
         fmt = "parquet"
     try:
-        return pads.dataset(str(path), format=fmt)
+        dataset = pads.dataset(str(path), format=fmt)
     except (OSError, pa.ArrowException) as exc:
         raise unreadable_input(path, exc) from None
+    if not dataset.files:
+        # no schema to check and nothing to score: an upstream that wrote nothing, not an empty day
+        # (an empty day is a file with the schema and no rows, as Spark and pyarrow write it)
+        raise InputError(f"input {path} holds no {spec.format} file (names starting with . or _ are not data); "
+                         "an empty day needs a file with the columns and no rows; nothing was published")
+    return dataset
 
 
 def read_batches(dataset: pads.Dataset, columns: list[str], batch_size: int) -> Iterator[pa.RecordBatch]:
@@ -237,7 +243,7 @@ def run_local(ctx: RunContext) -> dict[str, Any]:
     progress = Progress(ctx.label, total, tty=ctx.tty)
     batches = read_batches(dataset, columns, spec.local.batch_size)
     # validation and Arrow -> NumPy conversion run in the reader thread, overlapping the scoring
-    prepared = ((b, to_model_columns(bundle, b, source)) for b in batches if b.num_rows)
+    prepared = validated(bundle, batches, source)
 
     def score(engine: Any, item: tuple[pa.RecordBatch, Any]) -> tuple[pa.RecordBatch, dict[str, Any]]:
         return score_columns(engine, item[0], item[1], schema, keep)

@@ -7,6 +7,7 @@ names them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -50,12 +51,23 @@ def input_columns(bundle: Bundle, keep_columns: tuple[str, ...]) -> list[str]:
     return list(dict.fromkeys([*keep_columns, *bundle.schema.names]))
 
 
-def to_model_columns(bundle: Bundle, batch: pa.RecordBatch, source: str) -> Columns:
-    """Validate a batch against the bundle's input schema (errors name the input and the field)."""
+def to_model_columns(bundle: Bundle, batch: pa.RecordBatch, source: str, first_row: int = 0) -> Columns:
+    """Validate a batch against the bundle's input schema (errors name the input, the field and the row:
+    ``first_row`` is the batch's first row within ``source``)."""
     try:
-        return bundle.schema.from_arrow(batch)
+        return bundle.schema.from_arrow(batch, first_row)
     except SchemaError as exc:
         raise SchemaError(f"{source}: {exc}", field=exc.field, record=exc.record, code=exc.code) from None
+
+
+def validated(bundle: Bundle, batches: Iterable[pa.RecordBatch], source: str,
+              first_row: int = 0) -> Iterator[tuple[pa.RecordBatch, Columns]]:
+    """``(batch, validated columns)`` for each non-empty batch read from ``source`` in order (an error
+    names the row within ``source``, counting from ``first_row``)."""
+    for batch in batches:
+        if batch.num_rows:
+            yield batch, to_model_columns(bundle, batch, source, first_row)
+            first_row += batch.num_rows
 
 
 def score_columns(engine: Any, batch: pa.RecordBatch, columns: Columns, schema: pa.Schema,

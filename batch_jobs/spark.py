@@ -50,9 +50,9 @@ from batch_jobs.context import RunContext
 from batch_jobs.errors import BatchError, HiveError, JobCancelledError
 from batch_jobs.failures import one_line, unwritable_output
 from batch_jobs.local import open_input
-from batch_jobs.scoring import input_columns, label_type, output_schema, score_batch
+from batch_jobs.scoring import input_columns, label_type, output_schema, score_batch, score_columns, validated
 from batch_jobs.spec import PARTITION_KEY, InputSpec, JobSpec
-from batch_jobs.splits import Split, plan_splits, read_split
+from batch_jobs.splits import Split, plan_splits, read_split, split_first_row
 from batch_jobs.summary import ScoreSummary
 from scorebridge.bundle import MANIFEST, Bundle
 from scorebridge.errors import JavaNotFoundError
@@ -235,10 +235,9 @@ def score_split(plan: SplitPlan, split: Split, bundle: Bundle, engine: Any) -> d
 
     try:
         with pq.ParquetWriter(attempt, plan.schema, compression="snappy", write_page_checksum=True) as writer:
-            for batch in read_split(split, open_file, list(plan.columns), plan.batch_size):
-                if not batch.num_rows:
-                    continue
-                out, outputs = score_batch(engine, bundle, batch, plan.schema, plan.keep, plan.source)
+            batches = read_split(split, open_file, list(plan.columns), plan.batch_size)
+            for batch, columns in validated(bundle, batches, split.path, split_first_row(split)):
+                out, outputs = score_columns(engine, batch, columns, plan.schema, plan.keep)
                 writer.write_batch(out)
                 summary.update(outputs)
                 rows += batch.num_rows

@@ -79,3 +79,14 @@ def read_split(split: Split, open_file: Callable[[Path], pads.Dataset], columns:
             yield from parquet.iter_batches(batch_size=batch_size, row_groups=list(split.row_groups), columns=columns)
     except (OSError, pa.ArrowException) as exc:
         raise unreadable_input(split.path, exc) from None
+
+
+def split_first_row(split: Split) -> int:
+    """The row of ``split.path`` the split starts at (0 for a whole file), for error messages."""
+    if not split.row_groups:
+        return 0
+    try:
+        meta = pq.ParquetFile(split.path).metadata
+    except (OSError, pa.ArrowException):
+        return 0  # reading the split says what is wrong with the file
+    return sum(meta.row_group(i).num_rows for i in range(split.row_groups[0]))

@@ -26,6 +26,34 @@ OPTYPES = ("continuous", "categorical")
 _NUMERIC_TYPES = frozenset({float, int, type(None)})
 _BOOL_TYPES = frozenset({bool, int, float, type(None)})
 _STRING_TYPES = frozenset({str, type(None)})
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_TWO_63 = 2.0**63
+_SMALL = 32
+
+
+def first_non_integer(values: np.ndarray, originals: Sequence | None = None) -> int | None:
+    """Index of the first present value of ``values`` (float64, NaN: missing) that is no int64 integer.
+
+    A whole number of magnitude below 2**63 passes (``20.0``, ``2e1``); a fraction, an infinity or
+    anything beyond int64 does not. float64 rounds the integers next to ±2**63 onto it, so where the
+    caller's ``originals`` (the values as decoded) hold an exact Python ``int``, that one decides.
+    """
+    if originals is not None and len(originals) <= _SMALL:
+        # a request of a few records: a loop over the decoded values costs a tenth of the ufuncs
+        for i, v in enumerate(originals):
+            if not (v is None or (type(v) is int and INT64_MIN <= v <= INT64_MAX)
+                    or (type(v) is float and (v != v or (v.is_integer() and -_TWO_63 < v < _TWO_63)))):
+                return i
+        return None
+    ok = np.abs(values) < _TWO_63  # NaN compares False: looked at below
+    ok &= np.rint(values) == values
+    if ok.all():
+        return None
+    for i in np.flatnonzero(~ok & ~np.isnan(values)).tolist():
+        exact = originals[i] if originals is not None else None
+        if not (type(exact) is int and INT64_MIN <= exact <= INT64_MAX):
+            return i
+    return None
 
 
 @dataclass(frozen=True)
@@ -127,7 +155,10 @@ class InputSchema:
     @staticmethod
     def _to_array(f: Field, values: list) -> np.ndarray:
         if f.is_numeric:
-            return np.array(values, dtype=np.float64)  # None -> NaN
+            arr = np.array(values, dtype=np.float64)  # None -> NaN
+            if f.dtype == "int64":
+                _check_integers(f, arr, values)
+            return arr
         arr = np.empty(len(values), dtype=object)
         arr[:] = values
         return arr
@@ -146,6 +177,8 @@ class InputSchema:
             if f.is_numeric:
                 if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
                     columns[f.name] = series.to_numpy(dtype=np.float64, na_value=np.nan)
+                    if f.dtype == "int64" and not pd.api.types.is_signed_integer_dtype(series):
+                        _check_integers(f, columns[f.name], None)  # a float (or uint64) column: no cast
                 else:
                     columns[f.name] = self._convert_list(f, [_none_if_na(v) for v in series.tolist()])
             else:
@@ -154,8 +187,11 @@ class InputSchema:
         self._check_nulls(columns)
         return columns
 
-    def from_arrow(self, batch: Any) -> Columns:
-        """Validate a ``pyarrow.Table`` or ``RecordBatch`` into :data:`Columns`."""
+    def from_arrow(self, batch: Any, first_row: int = 0) -> Columns:
+        """Validate a ``pyarrow.Table`` or ``RecordBatch`` into :data:`Columns`.
+
+        ``first_row``: the batch's first row within its input, so an error names the input's row.
+        """
         import pyarrow as pa
 
         names = batch.schema.names
@@ -171,18 +207,25 @@ class InputSchema:
                 col, typ = col.cast(typ.value_type), typ.value_type
             if f.is_numeric:
                 if not (pa.types.is_integer(typ) or pa.types.is_floating(typ) or pa.types.is_boolean(typ)
-                        or pa.types.is_null(typ)):
+                        or pa.types.is_null(typ) or pa.types.is_decimal(typ)):
                     raise SchemaError(f"column {f.name!r} is {typ}; the model expects numbers ({f.dtype})",
                                       field=f.name, code="invalid_type")
-                columns[f.name] = np.asarray(col.cast(pa.float64()).to_numpy(zero_copy_only=False),
+                if f.dtype == "int64" and typ == pa.uint64():
+                    _check_uint64(f, col, first_row)
+                # safe=False: an integer beyond 2**53 or a decimal rounds to the nearest float64, as
+                # pandas and the native pipeline round it (a safe cast refuses them with a traceback)
+                columns[f.name] = np.asarray(col.cast(pa.float64(), safe=False).to_numpy(zero_copy_only=False),
                                              dtype=np.float64)
+                if f.dtype == "int64" and not (pa.types.is_integer(typ) or pa.types.is_boolean(typ)):
+                    # a float or decimal column for an integer field: checked, never cast
+                    _check_integers(f, columns[f.name], None, first_row, "row")
             else:
                 if not (pa.types.is_string(typ) or pa.types.is_large_string(typ) or pa.types.is_null(typ)
                         or pa.types.is_string_view(typ)):
                     raise SchemaError(f"column {f.name!r} is {typ}; the model expects strings",
                                       field=f.name, code="invalid_type")
                 columns[f.name] = np.asarray(col.cast(pa.string()).to_numpy(zero_copy_only=False), dtype=object)
-        self._check_nulls(columns)
+        self._check_nulls(columns, first_row, "row")
         return columns
 
     def read_csv(self, source: Any, **kwargs: Any):
@@ -192,7 +235,7 @@ class InputSchema:
         dtypes = {f.name: object for f in self.fields if not f.is_numeric}
         return pd.read_csv(source, dtype=dtypes, keep_default_na=True, **kwargs)
 
-    def _check_nulls(self, columns: Columns) -> None:
+    def _check_nulls(self, columns: Columns, first: int = 0, noun: str = "record") -> None:
         for f in self.fields:
             if f.nullable:
                 continue
@@ -200,8 +243,8 @@ class InputSchema:
             mask = np.isnan(col) if f.is_numeric else np.equal(col, None)
             if mask.any():
                 idx = int(np.argmax(mask))
-                raise SchemaError(f"field {f.name!r} may not be missing (record {idx}): the model has no "
-                                  "imputer for it", field=f.name, record=idx, code="missing_value")
+                raise SchemaError(f"field {f.name!r} may not be missing ({noun} {first + idx}): the model has no "
+                                  "imputer for it", field=f.name, record=first + idx, code="missing_value")
 
     # -- helpers for engines ------------------------------------------------------------------
     def count_unseen(self, columns: Columns) -> dict[str, int]:
@@ -230,6 +273,37 @@ class InputSchema:
                 out[np.equal(out, None)] = np.nan
                 data[f.name] = pd.Series(out, dtype=object)
         return pd.DataFrame(data)
+
+
+def _check_uint64(f: Field, col: Any, first: int) -> None:
+    """A uint64 column for an ``int64`` field: its values beyond int64 are refused (exactly, not as floats)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    beyond = pc.greater(col, pa.scalar(INT64_MAX, pa.uint64()))
+    if pc.any(beyond).as_py():
+        i = pc.index(beyond, True).as_py()
+        raise SchemaError(f"field {f.name!r} expects an integer within int64 ({INT64_MIN} to {INT64_MAX}), got "
+                          f"{col[i].as_py()} in row {first + i}", field=f.name, record=first + i, code="out_of_range")
+
+
+def _check_integers(f: Field, values: np.ndarray, originals: Sequence | None, first: int = 0,
+                    noun: str = "record") -> None:
+    """A 400-style :class:`SchemaError` naming the first value of an ``int64`` field that is no integer.
+
+    The native pipeline would compute with ``20.6`` (a split at 20.5 flips), so a fraction is refused,
+    never truncated (JPMML answers an invalid value of an integer field with an error too); a whole
+    number sent as ``20.0`` or ``2e1`` is the integer it equals.
+    """
+    i = first_non_integer(values, originals)
+    if i is None:
+        return
+    value = originals[i] if originals is not None else float(values[i])
+    if isinstance(value, float) and np.isfinite(value) and abs(value) < _TWO_63:
+        raise SchemaError(f"field {f.name!r} expects an integer, got {value!r} in {noun} {first + i}",
+                          field=f.name, record=first + i, code="invalid_type")
+    raise SchemaError(f"field {f.name!r} expects an integer within int64 ({INT64_MIN} to {INT64_MAX}), got "
+                      f"{value!r} in {noun} {first + i}", field=f.name, record=first + i, code="out_of_range")
 
 
 def rows_in(columns: Columns) -> int:

@@ -8,12 +8,12 @@ from flask import Blueprint, Response, request
 
 import scorebridge
 from scoring_service.codec import JSON_TYPES, complete_body, dumps, json_response, predictions_json, v1_columns
+from scoring_service.content_coding import decode_body
 from scoring_service.csv_codec import CSV_TYPES, parse_keep, read_csv, write_csv
 from scoring_service.errors import ApiError
 from scoring_service.oip import (
     EXTENSIONS,
     HEADER_LENGTH,
-    decode_body,
     encode_answer,
     parse_request,
     v2_columns,
@@ -30,9 +30,11 @@ def _unsupported(mimetype: str, accepted: tuple[str, ...]) -> ApiError:
                     f"Content-Type {mimetype or '(none)'!r} is not accepted here; send {' or '.join(accepted)}")
 
 
-def request_body() -> bytes:
-    """The request's body, whole (a 400 if it is shorter than its ``Content-Length``)."""
-    return complete_body(request.get_data(cache=False), request.content_length)
+def request_body(limit: int) -> bytes:
+    """The request's body, whole (a 400 if it is shorter than its ``Content-Length``), its
+    ``Content-Encoding`` undone (at most ``limit`` bytes once decompressed)."""
+    body = complete_body(request.get_data(cache=False), request.content_length)
+    return decode_body(body, request.headers.get("Content-Encoding"), limit)
 
 
 def v1_json_answer(call: Call, model: LoadedModel, body: bytes, limit: int) -> bytes:
@@ -46,7 +48,7 @@ def v1_blueprint(service: Service) -> Blueprint:
     """``/v1/models``: list and describe models, predict from JSON records or CSV."""
     bp = Blueprint("v1", __name__, url_prefix="/v1")
     registry = service.registry
-    limit = service.config.max_records
+    limit, max_body = service.config.max_records, service.config.max_body_bytes
     bp.after_request(service.finish)
 
     def summary(snap: Snapshot, name: str) -> dict[str, Any]:
@@ -85,11 +87,11 @@ def v1_blueprint(service: Service) -> Blueprint:
         call = service.begin("csv" if mimetype in CSV_TYPES else "v1")
         model = call.model = registry.snapshot.get(name, version)
         if mimetype in JSON_TYPES:
-            answer = v1_json_answer(call, model, request_body(), limit)
+            answer = v1_json_answer(call, model, request_body(max_body), limit)
             return Response(answer, mimetype="application/json")
         if mimetype in CSV_TYPES:
             keep = parse_keep(request.args.get("keep"))
-            kept, columns = read_csv(model.schema, request_body(), keep, limit)
+            kept, columns = read_csv(model.schema, request_body(max_body), keep, limit)
             prediction = call.score(model, columns)
             return Response(write_csv(prediction, kept), mimetype="text/csv")
         raise _unsupported(mimetype, JSON_TYPES + CSV_TYPES)
@@ -147,8 +149,7 @@ def v2_blueprint(service: Service) -> Blueprint:
         accepted = ("",) + JSON_TYPES + (("application/octet-stream",) if header_length is not None else ())
         if request.mimetype not in accepted:
             raise _unsupported(request.mimetype, JSON_TYPES + ("application/octet-stream (binary tensors)",))
-        body = decode_body(request_body(), request.headers.get("Content-Encoding"), max_body)
-        infer_request = parse_request(body, header_length)
+        infer_request = parse_request(request_body(max_body), header_length)
         prediction = call.score(model, v2_columns(model.schema, infer_request, limit))
         head = {"model_name": model.name, "model_version": model.version, "id": infer_request.id or call.request_id,
                 "parameters": {"engine": model.engine_name}}

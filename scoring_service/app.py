@@ -146,6 +146,17 @@ class Service:
         return response
 
 
+class ScoringFlask(Flask):
+    """Flask, answering ``OPTIONS`` as an API does: 204 with ``Allow`` and no body, so no ``Content-Type``
+    (Flask's default is a 200 claiming ``text/html`` for its empty body)."""
+
+    def make_default_options_response(self) -> Response:
+        response = super().make_default_options_response()
+        response.status_code = 204
+        del response.headers["Content-Type"]
+        return response
+
+
 def create_app(config: ServiceConfig | Mapping[str, Any] | None = None) -> Flask:
     """Build the scoring service for ``config`` (``None``: from ``SCOREBRIDGE_*`` environment variables).
 
@@ -159,7 +170,7 @@ def create_app(config: ServiceConfig | Mapping[str, Any] | None = None) -> Flask
     from scoring_service.fastpath import JsonPredictFastPath
     from scoring_service.ops import admin_blueprint, ops_blueprint
 
-    app = Flask("scoring_service")
+    app = ScoringFlask("scoring_service")
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     service = Service(config)
     app.extensions["scorebridge"] = service

@@ -20,7 +20,7 @@ import orjson
 from flask import Response
 
 from scorebridge.prediction import Prediction
-from scorebridge.schema import Columns, InputSchema
+from scorebridge.schema import INT64_MAX, INT64_MIN, Columns, InputSchema
 from scoring_service.errors import ApiError
 from scoring_service.finite import MAX_MAGNITUDE, check_range
 
@@ -33,9 +33,10 @@ def _nan_is_null(token: str) -> float | None:
 
 
 def _big_int(text: str) -> int | float:
-    # an integer beyond int64 is a float as far as any model is concerned (inf beyond float64:
-    # refused where a model cannot take it), never an int NumPy cannot convert
-    return int(text) if len(text) < 19 else float(text)
+    # exact up to 20 characters (every int64 and uint64, which an integer field's range check needs);
+    # a longer integer is a float as far as any model is concerned (inf beyond float64: refused where a
+    # model cannot take it), never an int NumPy cannot convert
+    return int(text) if len(text) <= 20 else float(text)
 
 
 # an escaped surrogate, or one encoded as UTF-8 bytes (the standard library decodes with surrogatepass)
@@ -144,8 +145,11 @@ class RecordsDecoder:
         attrs, rename = [], {}
         # numbers within ±MAX_MAGNITUDE, checked while decoding; others go down the validating path
         number = Annotated[float, msgspec.Meta(ge=-MAX_MAGNITUDE, le=MAX_MAGNITUDE)]
+        # an integer field: an exact int within int64, or a number the schema checks is a whole one
+        integer = Annotated[int, msgspec.Meta(ge=INT64_MIN, le=INT64_MAX)]
         for i, f in enumerate(schema.fields):
-            typ = (bool | number | None) if f.dtype == "bool" else (number | None) if f.is_numeric else (str | None)
+            typ = ((bool | number | None) if f.dtype == "bool" else (integer | number | None) if f.dtype == "int64"
+                   else (number | None) if f.is_numeric else (str | None))
             attrs.append((f"f{i}", typ))
             rename[f"f{i}"] = f.name
         record = msgspec.defstruct("Record", attrs, rename=rename, gc=False)

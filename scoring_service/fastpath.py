@@ -10,10 +10,11 @@ routing with the Flask view: the scoring and answer (:func:`scoring_service.api.
 the bookkeeping (:meth:`Service.new_call`, :meth:`Service.record`) and the error classification
 (:func:`scoring_service.errors.handle_exception`), so both give the same status, headers and bytes.
 Every other request, and any such request it does not take as it stands (a body too large or
-without ``Content-Length``, a non-ASCII path), goes to Flask unchanged. A body shorter than its
-``Content-Length`` is answered here, as the view answers it (400 ``incomplete_body``). So does every request once
-the app has request hooks or signal receivers beyond the service's own (an ``@app.before_request``
-that checks credentials, say): those must run, and only Flask runs them.
+without ``Content-Length``, a compressed body, a non-ASCII path), goes to Flask unchanged. A body
+shorter than its ``Content-Length`` is answered here, as the view answers it (400
+``incomplete_body``). So does every request once the app has request hooks or signal receivers
+beyond the service's own (an ``@app.before_request`` that checks credentials, say): those must run,
+and only Flask runs them.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ class JsonPredictFastPath:
         if route is not None and request_hooks(self.app) != self.own_hooks:
             route = None  # somebody else's hooks must run: Flask's way
         length = None if route is None else self._content_length(environ)
-        if (length is None
+        if (length is None or "HTTP_CONTENT_ENCODING" in environ  # a compressed body: Flask's view inflates it
                 or environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower() not in JSON_TYPES):
             return self.wsgi_app(environ, start_response)
         service = self.service

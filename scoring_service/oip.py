@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import struct
-import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +36,7 @@ EXTENSIONS = ["binary_tensor_data"]
 _DTYPES = {"BOOL": "|b1", "UINT8": "<u1", "UINT16": "<u2", "UINT32": "<u4", "UINT64": "<u8", "INT8": "<i1",
            "INT16": "<i2", "INT32": "<i4", "INT64": "<i8", "FP16": "<f2", "FP32": "<f4", "FP64": "<f8"}
 NUMERIC = frozenset(_DTYPES)
+_INTEGER_TYPES = frozenset(d for d in _DTYPES if d[0] in "IU")
 
 
 def v2_datatype(schema_dtype: str) -> str:
@@ -55,25 +55,6 @@ class InferRequest:
     def id(self) -> str | None:
         rid = self.header.get("id")
         return rid if isinstance(rid, str) else None
-
-
-def decode_body(body: bytes, content_encoding: str | None, limit: int) -> bytes:
-    """Undo a request's ``Content-Encoding`` (gzip or deflate, as tritonclient compresses), at most
-    ``limit`` bytes out."""
-    coding = (content_encoding or "identity").strip().lower()
-    if coding == "identity":
-        return body
-    if coding not in ("gzip", "deflate"):
-        raise ApiError(415, "unsupported_media_type", f"Content-Encoding {coding!r} is not accepted; send gzip, "
-                       "deflate or none")
-    try:
-        inflater = zlib.decompressobj(wbits=31 if coding == "gzip" else 15)
-        out = inflater.decompress(body, limit + 1)
-    except zlib.error as exc:
-        raise ApiError(400, "invalid_request", f"the {coding} body cannot be decompressed: {exc}") from None
-    if len(out) > limit:
-        raise ApiError(413, "body_too_large", f"request body too large: over {limit} bytes once decompressed")
-    return out
 
 
 def parse_request(body: bytes, header_length: str | None) -> InferRequest:
@@ -144,6 +125,8 @@ def v2_columns(schema: InputSchema, request: InferRequest, limit: int) -> Column
             data = _from_binary(f.name, datatype, request.binary[start:end], shape[0])
         else:
             data = _from_json(f.name, tensor.get("data"))
+            if datatype in _INTEGER_TYPES:
+                _check_integer_data(f.name, datatype, data)
         if math.prod(shape) != len(data):
             raise ApiError(400, "invalid_shape", f"input {f.name!r}: shape {shape!r} does not fit its "
                            f"{len(data)} values; send [n] or [n, 1]", field=f.name)
@@ -192,6 +175,25 @@ def _from_json(name: str, data: Any) -> list:
                 flat.append(row)
         return flat
     return data
+
+
+def _check_integer_data(name: str, datatype: str, data: list) -> None:
+    """JSON data of an integer tensor holds that datatype's values: ``[20.6]`` or ``[300]`` in an
+    ``INT64`` or ``UINT8`` tensor is the client's mistake, never scored as sent (a binary tensor's
+    bytes are its datatype's values by construction). Values of other types are the schema's to judge."""
+    try:
+        values = np.array(data, dtype=np.float64)  # None -> NaN
+    except (TypeError, ValueError):
+        return
+    if values.ndim != 1:
+        return
+    info = np.iinfo(np.dtype(_DTYPES[datatype]))
+    bad = ~((np.rint(values) == values) & (values >= info.min) & (values <= info.max)) & ~np.isnan(values)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ApiError(400, "invalid_type", f"input {name!r}: {data[i]!r} in record {i} is no {datatype} value "
+                       f"({info.min} to {info.max}); send {datatype} values or declare the datatype the data has",
+                       field=name, record=i)
 
 
 def _from_binary(name: str, datatype: str, raw: memoryview, rows: int) -> list:
@@ -297,5 +299,5 @@ def encode_answer(request: InferRequest, prediction: Prediction, head: dict[str,
     return text + b"".join(blobs), len(text)
 
 
-__all__ = ["EXTENSIONS", "HEADER_LENGTH", "InferRequest", "decode_body", "encode_answer", "parse_request",
+__all__ = ["EXTENSIONS", "HEADER_LENGTH", "InferRequest", "encode_answer", "parse_request",
            "v2_columns", "v2_datatype"]

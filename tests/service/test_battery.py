@@ -15,6 +15,7 @@ import gzip
 import json
 import socket
 import struct
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field as dc_field
@@ -198,6 +199,18 @@ def cases() -> list[Case]:
                            ("inf", "out_of_range"), ('"1,5"', "invalid_type"), ("0x10", "invalid_type")):
             add(Case(f"csv {name} = {cell}", _csv(FIELDS, _good_row(), _good_row(**{name: cell})), 400, code, name, 1,
                      headers=CSV))
+    # -- an integer field (age is int64): a fraction is refused on every path, never truncated
+    for token, code in ((b"20.6", "invalid_type"), (b"-0.5", "invalid_type"),
+                        (b"99999999999999999999999", "out_of_range"),
+                        (b"9223372036854775808", "out_of_range"), (b"-9223372036854775809", "out_of_range"),
+                        (b"18446744073709551616", "out_of_range"), (b"1e19", "out_of_range")):
+        add(Case(f"age = {token.decode()}", _records(g, g | {"age": "AGE"}).replace(b'"AGE"', token), 400, code,
+                 "age", 1))
+        add(Case(f"csv age = {token.decode()}", _csv(FIELDS, _good_row(), _good_row(age=token.decode())), 400, code,
+                 "age", 1, headers=CSV))
+    for datatype in ("INT64", "FP64", "FP32"):
+        add(Case(f"v2 {datatype} age [20.5]", _infer(_tensors(g, age={"datatype": datatype, "data": [20.5]})), 400,
+                 "invalid_type", "age", 0, path=INFER))
     add(Case("null in a non-nullable field", _records(g, g | {"income": None}), 400, "missing_value", "income", 1,
              path="/v1/models/credit_strict/predict"))
     add(Case("csv empty non-nullable cell", _csv(FIELDS, _good_row(income="")), 400, "missing_value", "income", 0,
@@ -283,6 +296,19 @@ def cases() -> list[Case]:
            "age", record=0)
     binary("FP32 above the bound", _binary(_good_binary(age=("FP32", struct.pack("<f", 3e38)))), "out_of_range",
            "age", record=0)
+    for what, tensor in {"UINT8 data 300": {"datatype": "UINT8", "data": [300]},
+                         "INT32 data 2**40": {"datatype": "INT32", "data": [2**40]},
+                         "INT8 data -129": {"datatype": "INT8", "data": [-129]},
+                         "UINT64 data -1": {"datatype": "UINT64", "data": [-1]}}.items():
+        add(Case(f"v2 age {what}", _infer(_tensors(g, age=tensor)), 400, "invalid_type", "age", 0, path=INFER))
+    add(Case("v2 income INT64 data 52000.5", _infer(_tensors(g, income={"datatype": "INT64", "data": [52000.5]})), 400,
+             "invalid_type", "income", 0, path=INFER))
+    binary("FP64 age 20.6", _binary(_good_binary(age=("FP64", struct.pack("<d", 20.6)))), "invalid_type", "age",
+           record=0)
+    binary("FP32 age 20.5", _binary(_good_binary(age=("FP32", struct.pack("<f", 20.5)))), "invalid_type", "age",
+           record=0)
+    binary("UINT64 age 2**63", _binary(_good_binary(age=("UINT64", struct.pack("<Q", 2**63)))), "out_of_range", "age",
+           record=0)
     head = {"inputs": [{"name": "income", "datatype": "FP64", "shape": [1], "data": [1.0],
                         "parameters": {"binary_data_size": 8}}]}
     binary("both data and binary_data_size", _binary([("income", "FP64", b"\0" * 8)], head), "invalid_request",
@@ -290,11 +316,27 @@ def cases() -> list[Case]:
     head = {"inputs": [{"name": "income", "datatype": "FP64", "shape": [1], "parameters": {"binary_data_size": -8}}]}
     binary("negative binary_data_size", _binary([], head), "invalid_request", "income")
     binary("text/plain", (body, {**headers, "Content-Type": "text/plain"}), "unsupported_media_type", None, 415)
-    binary("unknown Content-Encoding", (body, {**headers, "Content-Encoding": "br"}), "unsupported_media_type", None,
-           415)
-    binary("corrupt gzip", (b"\x1f\x8b" + body, {**headers, "Content-Encoding": "gzip"}), "invalid_request", None)
-    bomb = gzip.compress(b"0" * (2 << 20))
-    add(Case("v2 gzip bomb", bomb, 413, "body_too_large", path=INFER, headers={"Content-Encoding": "gzip"}))
+    # -- compressed bodies (gzip, deflate) on every path: unknown codings, corrupt or cut streams, bombs
+    bad_binary, _ = _binary(_good_binary(age=("FP64", struct.pack("<d", 20.6))))
+    coded = {"v1": (PREDICT, _records(g), JSON, _records(g | {"age": 20.6})),
+             "csv": (PREDICT, _csv(FIELDS, _good_row()), CSV, _csv(FIELDS, _good_row(age="20.6"))),
+             "v2": (INFER, _infer(_tensors(g)), {}, _infer(_tensors(g, age={"data": [20.6]}))),
+             "v2 binary": (INFER, body, headers, bad_binary)}
+    for kind, (path, plain, hdrs, bad) in coded.items():
+        def coding(what: str, data: bytes, encoding: str, status: int, code: str, fld: str | None = "Content-Encoding",
+                   record: int | None = None, path: str = path, hdrs: dict = hdrs, kind: str = kind) -> None:
+            add(Case(f"{kind} {what}", data, status, code, fld, record, path=path,
+                     headers={**hdrs, "Content-Encoding": encoding}))
+        coding("Content-Encoding br", plain, "br", 415, "unsupported_media_type")
+        coding("Content-Encoding gzip, zstd", gzip.compress(plain), "gzip, zstd", 415, "unsupported_media_type")
+        coding("corrupt gzip", b"\x1f\x8b" + plain, "gzip", 400, "invalid_request")
+        coding("gzip cut short", gzip.compress(plain)[:-12], "gzip", 400, "invalid_request")
+        coding("gzip with bytes after it", gzip.compress(plain) + b"xx", "gzip", 400, "invalid_request")
+        coding("corrupt deflate", b"\x78\x9c" + plain, "deflate", 400, "invalid_request")
+        coding("gzip bomb", gzip.compress(b" " * (2 << 20)), "gzip", 413, "body_too_large", None)
+        coding("deflate bomb", zlib.compress(b" " * (2 << 20)), "deflate", 413, "body_too_large", None)
+        coding("gzip of a fraction for age", gzip.compress(bad), "gzip", 400, "invalid_type", "age", 0)
+        coding("deflate of a fraction for age", zlib.compress(bad), "deflate", 400, "invalid_type", "age", 0)
 
     # -- media types, methods, paths
     add(Case("text/plain body", _records(g), 415, "unsupported_media_type", headers={"Content-Type": "text/plain"}))
@@ -470,6 +512,9 @@ def test_the_builders_good_requests_are_accepted(service: str) -> None:
     body, headers = _binary(_good_binary())
     for path, data, hdrs in ((PREDICT, _records(GOOD), JSON), (PREDICT, _csv(FIELDS, _good_row()), CSV),
                              (INFER, _infer(_tensors(GOOD)), JSON), (INFER, body, headers),
-                             (INFER, gzip.compress(body), {**headers, "Content-Encoding": "gzip"})):
+                             (INFER, gzip.compress(body), {**headers, "Content-Encoding": "gzip"}),
+                             (PREDICT, gzip.compress(_records(GOOD)), {**JSON, "Content-Encoding": "gzip"}),
+                             (PREDICT, zlib.compress(_csv(FIELDS, _good_row())),
+                              {**CSV, "Content-Encoding": "deflate"})):
         r = requests.post(service + path, data=data, headers=hdrs)
         assert r.status_code == 200, (path, hdrs, r.text[:300])

@@ -59,6 +59,18 @@ def test_tritonclient(service: str, service_repo: Path, tmp_path: Path, model: s
     assert answer["error"]["status"] == "404" and "no model 'no_such_model'" in answer["error"]["message"]
 
 
+@pytest.mark.parametrize("mode", ["json+gzip", "binary+gzip", "json+deflate", "binary+deflate"])
+def test_tritonclient_with_compression(service: str, service_repo: Path, tmp_path: Path, mode: str) -> None:
+    """tritonclient's own request compression (gzip, and deflate in zlib's format) scores as uncompressed;
+    asked for compressed answers, it reads the uncompressed ones the server sends."""
+    _needs("tritonclient")
+    bundle, native, records = _rows(service_repo, "credit_risk", tmp_path)
+    answer = _run("triton.py", service, "credit_risk", str(records), mode)
+    assert_matches_native(bundle, native, answer["outputs"], "onnx")
+    assert answer["default_outputs_equal"] and answer["id"] == "triton-1"
+    assert answer["error"]["status"] == "404" and "no model 'no_such_model'" in answer["error"]["message"]
+
+
 @pytest.mark.parametrize("mode", ["json", "binary"])
 def test_kserve_rest_client(service: str, service_repo: Path, tmp_path: Path, mode: str) -> None:
     _needs("kserve")
