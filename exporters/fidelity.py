@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from scorebridge.prediction import Prediction
+from scorebridge.prediction import Prediction, output_columns
 from scorebridge.schema import InputSchema
 
 # Default tolerance per model family: the largest absolute probability difference (classification),
@@ -110,7 +110,8 @@ def native_columns(pred: Prediction) -> dict[str, np.ndarray]:
 def prediction_from_native_columns(frame: pd.DataFrame, task: str, classes: list) -> Prediction:
     """Rebuild the native :class:`Prediction` from ``native_*`` columns."""
     if task == "classification":
-        proba = np.column_stack([frame[f"native_probability_{c}"].to_numpy(np.float64) for c in classes])
+        proba = np.column_stack([frame[f"native_{col}"].to_numpy(np.float64)
+                                 for col in output_columns(task, classes)[1:]])
         return Prediction.classification(classes, proba, labels=frame["native_label"].to_numpy())
     return Prediction.regression(frame["native_prediction"].to_numpy(np.float64))
 
@@ -135,6 +136,13 @@ def compare(artifact: Prediction, native: Prediction, tolerance: float,
     return report
 
 
+def _no_output(errors: np.ndarray) -> dict[str, int]:
+    """``rows_without_output``: rows the artifact gave no value for (NaN), which ``max_abs_diff`` (the
+    largest difference where both have one) cannot show; present only when there are any."""
+    count = int(np.isnan(errors).sum())
+    return {"rows_without_output": count} if count else {}
+
+
 def _compare(artifact: Prediction, native: Prediction,
              tolerance: float) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
     """(report, per-row error, per-row failure mask)."""
@@ -148,6 +156,7 @@ def _compare(artifact: Prediction, native: Prediction,
         max_diff = float(np.nanmax(per_row)) if rows else 0.0
         passed = bool(max_diff <= tolerance and not beyond.any() and not np.isnan(per_row).any())
         report = {"rows": rows, "max_abs_diff": max_diff, "rows_over_tolerance": int(np.sum(per_row > tolerance)),
+                  **_no_output(per_row),
                   "label_agreement": float(labels_equal.mean()) if rows else 1.0,
                   "label_mismatches": int(np.sum(~labels_equal)),
                   "label_mismatches_beyond_margin": int(beyond.sum()), "tolerance": tolerance, "passed": passed}
@@ -156,6 +165,6 @@ def _compare(artifact: Prediction, native: Prediction,
     rel = diff / np.maximum(1.0, np.abs(native.values))
     max_rel = float(np.nanmax(rel)) if rows else 0.0
     report = {"rows": rows, "max_abs_diff": float(np.nanmax(diff)) if rows else 0.0, "max_rel_diff": max_rel,
-              "rows_over_tolerance": int(np.sum(rel > tolerance)), "tolerance": tolerance,
+              "rows_over_tolerance": int(np.sum(rel > tolerance)), **_no_output(rel), "tolerance": tolerance,
               "passed": bool(max_rel <= tolerance and not np.isnan(rel).any())}
     return report, rel, (rel > tolerance) | np.isnan(rel)

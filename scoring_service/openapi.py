@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import scorebridge
+from scorebridge.prediction import class_text
 from scoring_service.finite import MAX_MAGNITUDE
 
 if TYPE_CHECKING:
@@ -123,7 +124,7 @@ def _model_schemas(model: LoadedModel, key: str, max_records: int) -> dict[str, 
               "properties": {f.name: _field_schema(f) for f in fields},
               "description": f"one record for {model.name} (every input field; other keys are ignored)"}
     if model.bundle.is_classifier:
-        classes = [str(c) for c in model.bundle.classes]
+        classes = [class_text(c) for c in model.bundle.classes]
         prediction = {"type": "object", "required": ["label", "probabilities"], "properties": {
             "label": {"enum": list(model.bundle.classes)},
             "probabilities": {"type": "object", "required": classes,
