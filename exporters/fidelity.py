@@ -68,9 +68,9 @@ def verification_frame(sample: pd.DataFrame, schema: InputSchema, *, max_rows: i
             row = donor.copy()
             row[f.name] = np.nan
             edges.append(row)
-        if f.optype == "categorical":
+        if f.optype == "categorical" and not f.strict:  # a strict field's unseen value is refused at the boundary
             row = donor.copy()
-            row[f.name] = f"{UNSEEN_PREFIX}{f.name}" if not f.is_numeric else _unseen_number(f.categories)
+            row[f.name] = unseen_value(f)
             edges.append(row)
     out = pd.concat([frame, *edges], ignore_index=True)
     for f in schema.fields:
@@ -86,7 +86,7 @@ def edge_kinds(schema: InputSchema) -> list[str]:
     for f in schema.fields:
         if f.nullable:
             kinds.append(f"missing {f.name}")
-        if f.optype == "categorical":
+        if f.optype == "categorical" and not f.strict:
             kinds.append(f"unseen {f.name}")
     return kinds
 
@@ -95,6 +95,11 @@ def row_kinds(frame_rows: int, schema: InputSchema) -> list[str]:
     """A label per row of a verification frame of ``frame_rows`` rows: ``"sample"`` then the edge rows."""
     edges = edge_kinds(schema)
     return ["sample"] * (frame_rows - len(edges)) + edges
+
+
+def unseen_value(f: Any) -> Any:
+    """A category of field ``f`` that training did not see (the unseen verification row's value)."""
+    return f"{UNSEEN_PREFIX}{f.name}" if not f.is_numeric else _unseen_number(f.categories)
 
 
 def _unseen_number(categories: tuple | None) -> float:

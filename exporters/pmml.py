@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from exporters import pmml_fixes
+from exporters.fidelity import edge_kinds
 from exporters.introspect import PipelineInfo
 from scorebridge.engines.native import pandas_categories, with_categories
 from scorebridge.errors import ConversionError
@@ -90,7 +91,7 @@ def _pmml_ready(pmml_pipeline: Any) -> None:
 
 def _verification_records(verify: pd.DataFrame, info: PipelineInfo) -> pd.DataFrame:
     """The rows embedded as PMML verification records: the sample's head and every edge row."""
-    edges = sum(int(f.nullable) + int(f.optype == "categorical") for f in info.schema.fields)
+    edges = len(edge_kinds(info.schema))
     return pd.concat([verify.head(min(20, len(verify) - edges)), verify.iloc[len(verify) - edges:]])
 
 

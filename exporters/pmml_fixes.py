@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from exporters.fidelity import UNSEEN_PREFIX
+from exporters.fidelity import UNSEEN_PREFIX, edge_kinds
 from exporters.introspect import PipelineInfo
 from scorebridge.engines.native import as_native_frame, native_prediction
 
@@ -42,7 +42,7 @@ MISSING_SENTINEL = "__scorebridge_missing__"
 
 
 def _sample_rows(verify: pd.DataFrame, info: PipelineInfo) -> pd.DataFrame:
-    edges = sum(int(f.nullable) + int(f.optype == "categorical") for f in info.schema.fields)
+    edges = len(edge_kinds(info.schema))
     return verify.iloc[:max(1, len(verify) - edges)]
 
 
