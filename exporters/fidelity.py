@@ -68,7 +68,7 @@ def verification_frame(sample: pd.DataFrame, schema: InputSchema, *, max_rows: i
             row = donor.copy()
             row[f.name] = np.nan
             edges.append(row)
-        if f.optype == "categorical" and not f.strict:  # a strict field's unseen value is refused at the boundary
+        if has_unseen_row(f):
             row = donor.copy()
             row[f.name] = unseen_value(f)
             edges.append(row)
@@ -86,7 +86,7 @@ def edge_kinds(schema: InputSchema) -> list[str]:
     for f in schema.fields:
         if f.nullable:
             kinds.append(f"missing {f.name}")
-        if f.optype == "categorical" and not f.strict:
+        if has_unseen_row(f):
             kinds.append(f"unseen {f.name}")
     return kinds
 
@@ -95,6 +95,12 @@ def row_kinds(frame_rows: int, schema: InputSchema) -> list[str]:
     """A label per row of a verification frame of ``frame_rows`` rows: ``"sample"`` then the edge rows."""
     edges = edge_kinds(schema)
     return ["sample"] * (frame_rows - len(edges)) + edges
+
+
+def has_unseen_row(f: Any) -> bool:
+    """Whether the verification rows hold an unseen category of field ``f``: not for a strict field
+    (the schema refuses it before any model sees it) nor a boolean one (it has no third value)."""
+    return f.optype == "categorical" and not f.strict and f.dtype != "bool"
 
 
 def unseen_value(f: Any) -> Any:
