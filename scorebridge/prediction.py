@@ -65,8 +65,9 @@ def _hashable(value: Any) -> Any:
 
 
 def _index_of(classes: list, value: Any) -> int:
+    value = _hashable(value)  # NumPy scalars (np.str_, np.int64) as Python values
     for j, c in enumerate(classes):
-        if type(c) is type(value) and c == value:
+        if isinstance(c, bool) == isinstance(value, bool) and c == value:
             return j
     return -1
 

@@ -195,6 +195,13 @@ def test_a_runtime_without_output_is_counted_not_hidden() -> None:
     assert fidelity.compare(other, tie, 1e-6)["passed"]
 
 
+@pytest.mark.parametrize(("labels", "classes"), [(np.array(["yes", "no"]), ["no", "yes"]),
+                                                 (np.array([1, 0]), [0, 1]), (np.array([True, False]), [False, True])])
+def test_label_only_classifiers_get_the_labels_indicator(labels, classes) -> None:
+    pred = Prediction.classification(classes, None, labels=labels)  # LinearSVC: labels only, as NumPy gives them
+    assert pred.probabilities.tolist() == [[0.0, 1.0], [1.0, 0.0]]
+
+
 def test_json_answers_keep_the_label_type(strict_bundle: Bundle) -> None:
     pred = load_engine(strict_bundle, "onnx").predict(_frame(3, seed=1))
     records = json.loads(json.dumps(pred.to_records()))
