@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from scorebridge.prediction import class_text, output_columns
+
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 PSI_BINS = 10
 SAMPLE_SIZE = 100_000
@@ -26,8 +28,8 @@ def score_columns(task: str, classes: list) -> list[str]:
     if task != "classification":
         return ["prediction"]
     if len(classes) == 2:
-        return [f"probability_{classes[1]}"]
-    return [f"probability_{c}" for c in classes]
+        return output_columns(task, classes)[2:]
+    return output_columns(task, classes)[1:]
 
 
 def psi_edges(reference: np.ndarray, bins: int = PSI_BINS) -> np.ndarray:
@@ -191,7 +193,7 @@ class ScoreSummary:
         if "label" in outputs:
             labels = np.asarray(outputs["label"])
             for c in self.classes:  # k cheap comparisons beat sorting the batch
-                key = str(c)
+                key = class_text(c)
                 self.label_counts[key] = self.label_counts.get(key, 0) + int(np.count_nonzero(labels == c))
 
     def result(self) -> dict[str, Any]:

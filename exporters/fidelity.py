@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from scorebridge.prediction import Prediction
+from scorebridge.prediction import Prediction, output_columns
 from scorebridge.schema import InputSchema
 
 # Default tolerance per model family: the largest absolute probability difference (classification),
@@ -70,19 +70,13 @@ def verification_frame(sample: pd.DataFrame, schema: InputSchema, *, max_rows: i
             edges.append(row)
         if has_unseen_row(f):
             row = donor.copy()
-            row[f.name] = f"{UNSEEN_PREFIX}{f.name}" if not f.is_numeric else unseen_number(f.categories)
+            row[f.name] = unseen_value(f)
             edges.append(row)
     out = pd.concat([frame, *edges], ignore_index=True)
     for f in schema.fields:
         if not f.is_numeric:
             out[f.name] = out[f.name].astype(object).where(out[f.name].notna(), np.nan)
     return out
-
-
-def has_unseen_row(field: Any) -> bool:
-    """Whether the verification rows hold an unseen category of ``field``: every categorical input but
-    a bool one (True and False are all a bool column can hold)."""
-    return field.optype == "categorical" and field.dtype != "bool"
 
 
 def edge_kinds(schema: InputSchema) -> list[str]:
@@ -103,6 +97,17 @@ def row_kinds(frame_rows: int, schema: InputSchema) -> list[str]:
     return ["sample"] * (frame_rows - len(edges)) + edges
 
 
+def has_unseen_row(f: Any) -> bool:
+    """Whether the verification rows hold an unseen category of field ``f``: not for a strict field
+    (the schema refuses it before any model sees it) nor a boolean one (it has no third value)."""
+    return f.optype == "categorical" and not f.strict and f.dtype != "bool"
+
+
+def unseen_value(f: Any) -> Any:
+    """A category of field ``f`` that training did not see (the unseen verification row's value)."""
+    return f"{UNSEEN_PREFIX}{f.name}" if not f.is_numeric else unseen_number(f.categories)
+
+
 def unseen_number(categories: tuple | None) -> float:
     """A number no category of a numeric categorical input has (the largest plus 1000)."""
     values = [float(c) for c in categories or () if isinstance(c, (int, float))]
@@ -117,7 +122,8 @@ def native_columns(pred: Prediction) -> dict[str, np.ndarray]:
 def prediction_from_native_columns(frame: pd.DataFrame, task: str, classes: list) -> Prediction:
     """Rebuild the native :class:`Prediction` from ``native_*`` columns."""
     if task == "classification":
-        proba = np.column_stack([frame[f"native_probability_{c}"].to_numpy(np.float64) for c in classes])
+        proba = np.column_stack([frame[f"native_{col}"].to_numpy(np.float64)
+                                 for col in output_columns(task, classes)[1:]])
         return Prediction.classification(classes, proba, labels=frame["native_label"].to_numpy())
     return Prediction.regression(frame["native_prediction"].to_numpy(np.float64))
 
@@ -142,6 +148,13 @@ def compare(artifact: Prediction, native: Prediction, tolerance: float,
     return report
 
 
+def _no_output(errors: np.ndarray) -> dict[str, int]:
+    """``rows_without_output``: rows the artifact gave no value for (NaN), which ``max_abs_diff`` (the
+    largest difference where both have one) cannot show; present only when there are any."""
+    count = int(np.isnan(errors).sum())
+    return {"rows_without_output": count} if count else {}
+
+
 def _compare(artifact: Prediction, native: Prediction,
              tolerance: float) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
     """(report, per-row error, per-row failure mask)."""
@@ -155,6 +168,7 @@ def _compare(artifact: Prediction, native: Prediction,
         max_diff = float(np.nanmax(per_row)) if rows else 0.0
         passed = bool(max_diff <= tolerance and not beyond.any() and not np.isnan(per_row).any())
         report = {"rows": rows, "max_abs_diff": max_diff, "rows_over_tolerance": int(np.sum(per_row > tolerance)),
+                  **_no_output(per_row),
                   "label_agreement": float(labels_equal.mean()) if rows else 1.0,
                   "label_mismatches": int(np.sum(~labels_equal)),
                   "label_mismatches_beyond_margin": int(beyond.sum()), "tolerance": tolerance, "passed": passed}
@@ -163,6 +177,6 @@ def _compare(artifact: Prediction, native: Prediction,
     rel = diff / np.maximum(1.0, np.abs(native.values))
     max_rel = float(np.nanmax(rel)) if rows else 0.0
     report = {"rows": rows, "max_abs_diff": float(np.nanmax(diff)) if rows else 0.0, "max_rel_diff": max_rel,
-              "rows_over_tolerance": int(np.sum(rel > tolerance)), "tolerance": tolerance,
+              "rows_over_tolerance": int(np.sum(rel > tolerance)), **_no_output(rel), "tolerance": tolerance,
               "passed": bool(max_rel <= tolerance and not np.isnan(rel).any())}
     return report, rel, (rel > tolerance) | np.isnan(rel)

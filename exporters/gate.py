@@ -34,7 +34,7 @@ from scorebridge.errors import (
 )
 
 # the fidelity report keys an exclusion for disagreement carries
-_FIDELITY_KEYS = ("evaluator", "rows", "max_abs_diff", "max_rel_diff", "rows_over_tolerance",
+_FIDELITY_KEYS = ("evaluator", "rows", "max_abs_diff", "max_rel_diff", "rows_over_tolerance", "rows_without_output",
                   "label_mismatches_beyond_margin", "tolerance", "worst_rows")
 
 

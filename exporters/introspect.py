@@ -234,7 +234,24 @@ def infer_schema(pipeline: Any, sample: pd.DataFrame) -> InputSchema:
             nullable.append(f)
         except Exception:  # the native pipeline rejects a missing value here
             nullable.append(Field(f.name, f.dtype, f.optype, f.categories, False))
-    return InputSchema(nullable)
+    return InputSchema([_strictness(pipeline, probe, f) for f in nullable])
+
+
+def _strictness(pipeline: Any, probe: pd.DataFrame, f: Field) -> Field:
+    """``f`` marked strict when the native pipeline raises on a category it did not see in training
+    (``OneHotEncoder``/``OrdinalEncoder`` with their default ``handle_unknown='error'``): every
+    consumer then refuses such a value by name instead of the model guessing."""
+    if f.optype != "categorical" or not f.categories:
+        return f
+    from exporters.fidelity import unseen_value
+
+    row = probe.copy()
+    row[f.name] = pd.Series([unseen_value(f)], index=row.index, dtype=object if f.dtype == "string" else float)
+    try:
+        _native_call(pipeline, row)
+        return f
+    except Exception:  # the encoder refuses an unknown category
+        return Field(f.name, f.dtype, f.optype, f.categories, f.nullable, strict=True)
 
 
 def _native_call(pipeline: Any, frame: pd.DataFrame) -> Any:

@@ -19,6 +19,7 @@ from exporters.introspect import PipelineInfo
 from scorebridge.engines.native import pandas_categories, with_categories
 from scorebridge.errors import ConversionError
 from scorebridge.jvm import java_home
+from scorebridge.prediction import class_keys, class_text
 
 _PMML_NS = re.compile(r"^\{[^}]*\}")
 
@@ -135,15 +136,25 @@ def _section(path: Path, info: PipelineInfo, fixes: dict[str, list[str]]) -> dic
             raise ConversionError("the PMML has no decisionFunction output", format="pmml", converter="sklearn2pmml")
         spec.update(label_field=None, prediction_field="decisionFunction", probability_fields=None)
     elif info.task == "classification":
-        missing = [c for c in info.classes if str(c) not in fields["probabilities"]]
+        found = {c: _probability_field(fields["probabilities"], c) for c in info.classes}
+        missing = [c for c, name in found.items() if name is None]
         if missing:
             raise ConversionError(f"the PMML has no probability output for class(es) {missing}", format="pmml",
                                   converter="sklearn2pmml")
         spec.update(label_field=fields["target"], prediction_field=None,
-                    probability_fields={str(c): fields["probabilities"][str(c)] for c in info.classes})
+                    probability_fields={class_text(c): name for c, name in found.items()})
     else:
         spec.update(label_field=None, prediction_field=fields["target"], probability_fields=None)
     return spec
+
+
+def _probability_field(fields: dict[str, str], cls: Any) -> str | None:
+    """The output field of class ``cls`` among ``{PMML value: field}``, in whichever spelling the PMML
+    gives it (``true`` for ``True``, ``1`` for ``1``)."""
+    for key in class_keys(cls):
+        if str(key) in fields:
+            return fields[str(key)]
+    return None
 
 
 def java_failure(output: str) -> str | None:

@@ -5,6 +5,10 @@ native pipeline's. Each fix is decided from the fitted pipeline and proved by th
   exactly what it makes of an unseen category (one-hot ``handle_unknown='ignore'`` with no imputer in
   front): sklearn2pmml passes the missing value on as *missing* (trees then take their default
   branch), so the PMML replaces it with a sentinel category, which it then treats as unseen.
+- **unseen as missing**: the same equivalence for a model that reads the raw column itself
+  (HistGradientBoosting on a pandas ``category``: scikit-learn routes an unseen category as missing):
+  there is no encoder to send a sentinel through, so the PMML's field treats an unseen value as
+  missing (``invalidValueTreatment="asMissing"``) and the model's own missing-value routing decides.
 - **missing encoded**: an ``OrdinalEncoder`` that learned the missing value as a category encodes it
   as ``encoded_missing_value``; sklearn2pmml's lookup table has no row for it, so the PMML's
   ``MapValues`` gets ``mapMissingTo`` with that code.
@@ -132,6 +136,23 @@ def set_missing_as_unseen(path: Path, fields: list[str], info: PipelineInfo | No
                                                     "invalidValueTreatment": "asIs"})
         fixed.append(field)
     path.write_text(text)
+    return fixed
+
+
+def set_unseen_as_missing(path: Path, fields: list[str]) -> list[str]:
+    """Make an unseen category of each ``field`` evaluate as a missing value
+    (``invalidValueTreatment="asMissing"``), for a model that reads the raw column and scores both
+    alike. Returns the fields changed (those the PMML does not already treat so)."""
+    text = path.read_text()
+    fixed = []
+    for field in fields:
+        match = _mining_field(text, field)
+        if match is None or 'invalidValueTreatment="asMissing"' in match.group(1):
+            continue
+        text = _set_attributes(text, match, field, {"invalidValueTreatment": "asMissing"})
+        fixed.append(field)
+    if fixed:
+        path.write_text(text)
     return fixed
 
 
@@ -415,8 +436,10 @@ def align_input_names(path: Path, info: PipelineInfo) -> bool:
 def apply(path: Path, pipeline: Any, info: PipelineInfo, verify: pd.DataFrame) -> dict[str, list[str]]:
     """Apply every fix that the pipeline needs; returns the fields each fix changed (for the manifest)."""
     align_input_names(path, info)
-    missing = missing_as_unseen_fields(pipeline, info, verify)
-    fixes = {"missing_as_unseen": set_missing_as_unseen(path, missing, info) if missing else []}
+    same = missing_as_unseen_fields(pipeline, info, verify)
+    raw = len(info.steps) == 1  # the model reads the raw columns: no encoder to send a sentinel through
+    fixes = {"missing_as_unseen": set_missing_as_unseen(path, same, info) if same and not raw else [],
+             "unseen_as_missing": set_unseen_as_missing(path, same) if same and raw else []}
     fixes["missing_encoded"] = set_missing_encoded(path, pipeline, info)
     fixes["invalid_as_is"] = set_invalid_as_is(path, pipeline, info, verify)
     fixes["missing_as_category"] = set_missing_as_category(path, info)

@@ -71,6 +71,8 @@ def exclusion_line(fmt: str, entry: dict[str, Any]) -> str:
         worst = f", worst on {', then '.join(rows)}" if rows else ""
         labels = entry.get("label_mismatches_beyond_margin") or 0
         flips = f", {labels} label(s) flipped" if labels else ""
+        if entry.get("rows_without_output"):
+            flips += f", no output on {entry['rows_without_output']} row(s)"
         return (f"{fmt}: {entry.get('evaluator', fmt)} disagrees with the native pipeline by {_num(diff)} "
                 f"({kind}; tolerance {entry.get('tolerance', 0):g}) on {entry.get('rows_over_tolerance', '?')} of "
                 f"{entry.get('rows', '?')} verification rows{flips}{worst}")

@@ -67,7 +67,9 @@ def write_table(frame: Any, path: str | os.PathLike[str]) -> Path:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         if suffix == ".csv":
-            frame.to_csv(tmp, index=False)
+            from scorebridge.prediction import csv_ready
+
+            csv_ready(frame).to_csv(tmp, index=False)
         else:
             frame.to_parquet(tmp, index=False)
         os.replace(tmp, path)

@@ -65,15 +65,19 @@ class Field:
     optype: str
     categories: tuple | None = None
     nullable: bool = True
+    strict: bool = False  # only the categories are accepted: the model cannot score an unseen one
 
     @property
     def is_numeric(self) -> bool:
         return self.dtype != "string"
 
     def to_manifest(self) -> dict[str, Any]:
-        return {"name": self.name, "dtype": self.dtype, "optype": self.optype,
-                "categories": list(self.categories) if self.categories is not None else None,
-                "nullable": self.nullable}
+        entry = {"name": self.name, "dtype": self.dtype, "optype": self.optype,
+                 "categories": list(self.categories) if self.categories is not None else None,
+                 "nullable": self.nullable}
+        if self.strict:  # written only when set: bundles without it read as before
+            entry["strict"] = True
+        return entry
 
 
 class InputSchema:
@@ -85,6 +89,9 @@ class InputSchema:
         self.names = [f.name for f in self.fields]
         self._category_sets = {f.name: frozenset(f.categories) for f in self.fields
                                if f.optype == "categorical" and f.categories is not None}
+        # strict fields: numeric categories compared as the float64 values the columns hold
+        self._strict = [(f, frozenset(float(c) for c in f.categories) if f.is_numeric else self._category_sets[f.name])
+                        for f in self.fields if f.strict and f.categories is not None]
 
     @classmethod
     def from_manifest(cls, inputs: Sequence[Mapping[str, Any]]) -> InputSchema:
@@ -94,8 +101,13 @@ class InputSchema:
                 raise SchemaError(f"manifest input {entry.get('name')!r}: dtype must be one of {DTYPES} "
                                   f"and optype one of {OPTYPES}", field=entry.get("name"))
             cats = entry.get("categories")
+            strict = bool(entry.get("strict", False))
+            if strict and cats is None:
+                raise SchemaError(f"manifest input {entry.get('name')!r} is strict but lists no categories",
+                                  field=entry.get("name"))
             fields.append(Field(entry["name"], entry["dtype"], entry["optype"],
-                                tuple(cats) if cats is not None else None, bool(entry.get("nullable", True))))
+                                tuple(cats) if cats is not None else None, bool(entry.get("nullable", True)),
+                                strict))
         return cls(fields)
 
     def to_manifest(self) -> list[dict[str, Any]]:
@@ -128,7 +140,7 @@ class InputSchema:
                 raise SchemaError(f"record {idx} lacks required field {name!r} (send null for a missing value)",
                                   field=name, record=idx, code="missing_field") from None
             columns[name] = self._convert_list(f, values)
-        self._check_nulls(columns)
+        self._check_values(columns)
         return columns
 
     def from_typed_lists(self, lists: Mapping[str, list]) -> Columns:
@@ -139,7 +151,7 @@ class InputSchema:
         validating path and the one that explains a bad value.
         """
         columns = {f.name: self._to_array(f, lists[f.name]) for f in self.fields}
-        self._check_nulls(columns)
+        self._check_values(columns)
         return columns
 
     def _convert_list(self, f: Field, values: list) -> np.ndarray:
@@ -184,7 +196,7 @@ class InputSchema:
             else:
                 values = series.astype(object).where(series.notna(), None).tolist()
                 columns[f.name] = self._convert_list(f, values)
-        self._check_nulls(columns)
+        self._check_values(columns)
         return columns
 
     def from_arrow(self, batch: Any, first_row: int = 0) -> Columns:
@@ -225,7 +237,7 @@ class InputSchema:
                     raise SchemaError(f"column {f.name!r} is {typ}; the model expects strings",
                                       field=f.name, code="invalid_type")
                 columns[f.name] = np.asarray(col.cast(pa.string()).to_numpy(zero_copy_only=False), dtype=object)
-        self._check_nulls(columns, first_row, "row")
+        self._check_values(columns, first_row, "row")
         return columns
 
     def read_csv(self, source: Any, **kwargs: Any):
@@ -234,6 +246,21 @@ class InputSchema:
 
         dtypes = {f.name: object for f in self.fields if not f.is_numeric}
         return pd.read_csv(source, dtype=dtypes, keep_default_na=True, **kwargs)
+
+    def _check_values(self, columns: Columns, first: int = 0, noun: str = "record") -> None:
+        """Every converter's last check: no missing value where the model takes none, and no value
+        outside a strict field's categories."""
+        self._check_nulls(columns, first, noun)
+        for f, allowed in self._strict:
+            values = columns[f.name].tolist()
+            unseen = {v for v in set(values) - allowed if v is not None and v == v}  # missing is not unseen
+            if unseen:
+                idx = next(i for i, v in enumerate(values) if v in unseen)
+                shown = ", ".join(map(repr, f.categories[:20])) + (" ..." if len(f.categories) > 20 else "")
+                raise SchemaError(f"field {f.name!r} has {_shown(f, values[idx])} in {noun} {first + idx}, a category "
+                                  f"the model did not see in training and cannot score (its encoder refuses unknown "
+                                  f"categories); expected one of {shown}", field=f.name, record=first + idx,
+                                  code="unknown_category")
 
     def _check_nulls(self, columns: Columns, first: int = 0, noun: str = "record") -> None:
         for f in self.fields:
@@ -304,6 +331,13 @@ def _check_integers(f: Field, values: np.ndarray, originals: Sequence | None, fi
                           field=f.name, record=first + i, code="invalid_type")
     raise SchemaError(f"field {f.name!r} expects an integer within int64 ({INT64_MIN} to {INT64_MAX}), got "
                       f"{value!r} in {noun} {first + i}", field=f.name, record=first + i, code="out_of_range")
+
+
+def _shown(f: Field, value: Any) -> str:
+    """A refused value as the caller sent it (an int64 field's 7.0 is 7)."""
+    if f.is_numeric and f.dtype != "float64" and float(value).is_integer():
+        return repr(int(value)) if f.dtype == "int64" else repr(bool(value))
+    return repr(value)
 
 
 def rows_in(columns: Columns) -> int:

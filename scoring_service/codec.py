@@ -19,7 +19,7 @@ import numpy as np
 import orjson
 from flask import Response
 
-from scorebridge.prediction import Prediction
+from scorebridge.prediction import Prediction, class_text
 from scorebridge.schema import INT64_MAX, INT64_MIN, Columns, InputSchema
 from scoring_service.errors import ApiError
 from scoring_service.finite import MAX_MAGNITUDE, check_range
@@ -210,7 +210,7 @@ def predictions_json(prediction: Prediction) -> orjson.Fragment:
         labels = [encoded.get(v) or orjson.dumps(v) for v in prediction.to_columns()["label"].tolist()]
         proba = orjson.dumps(np.ascontiguousarray(prediction.probabilities.T), option=numpy)
         columns = [labels] + [col.split(b",") for col in proba[2:-2].split(b"],[")]
-        keys = [orjson.dumps(str(c)) for c in prediction.classes]
+        keys = [orjson.dumps(class_text(c)) for c in prediction.classes]
         between = [b',"probabilities":{' + keys[0] + b":"] + [b"," + k + b":" for k in keys[1:]]
         head, tail = b'{"label":', b"}}"
     else:

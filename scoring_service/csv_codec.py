@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import orjson
 import pandas as pd
 
-from scorebridge.prediction import Prediction
+from scorebridge.prediction import Prediction, csv_ready
 from scorebridge.schema import Columns, InputSchema
 from scoring_service.errors import ApiError
 from scoring_service.finite import check_range
@@ -125,4 +125,4 @@ def write_csv(prediction: Prediction, kept: dict[str, list[str]]) -> bytes:
     out = prediction.to_frame()
     if kept:
         out = pd.concat([pd.DataFrame(kept, dtype=object), out], axis=1)
-    return out.to_csv(index=False).encode()
+    return csv_ready(out).to_csv(index=False).encode()

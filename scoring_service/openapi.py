@@ -16,8 +16,12 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 import scorebridge
 from scorebridge.bundle import TASKS
+from scorebridge.prediction import class_text
+from scorebridge.schema import INT64_MAX, INT64_MIN
 from scoring_service.finite import MAX_MAGNITUDE
 
 if TYPE_CHECKING:
@@ -79,14 +83,16 @@ _CSV_REQUEST = {"text/csv": {"schema": {"type": "string", "description": "a head
 # the cells of a CSV record as a regular expression: enough to describe a model's CSV exactly for
 # generators and contract testers (the server also takes quoting, other column orders, extra columns)
 _CSV_NUMBER = r"[ ]*-?(0|[1-9][0-9]{0,9})(\.[0-9]{1,6})?([eE][+-]?[0-9])?[ ]*"
-_CSV_CELL = {"number": _CSV_NUMBER, "bool": f"(true|True|TRUE|false|False|FALSE|{_CSV_NUMBER})",
+_CSV_CELL = {"number": _CSV_NUMBER, "integer": r"[ ]*-?(0|[1-9][0-9]{0,9})[ ]*",
+             "bool": f"(true|True|TRUE|false|False|FALSE|{_CSV_NUMBER})",
              "string": r'[^,"\r\n]*[^,"\r\n ]'}
 
 
 def _csv_pattern(model: LoadedModel, max_records: int) -> str:
     cells = []
     for f in model.schema.fields:
-        cell = _CSV_CELL["string" if not f.is_numeric else "bool" if f.dtype == "bool" else "number"]
+        cell = _CSV_CELL["string" if not f.is_numeric else "bool" if f.dtype == "bool" else
+                         "integer" if f.dtype == "int64" else "number"]
         cells.append(f"({cell})?" if f.nullable else f"({cell})")
     header = ",".join(re.escape(n) for n in model.schema.names)
     return f"^{header}(\\n{','.join(cells)}){{1,{max_records}}}\\n?$"
@@ -96,7 +102,8 @@ _CSV_ANSWER = {"text/csv": {"schema": {"type": "string", "description": "?keep c
 
 def _field_schema(field: Field) -> dict[str, Any]:
     """JSON Schema of one input field's value as the server accepts it."""
-    number = {"type": "number", "minimum": -MAX_MAGNITUDE, "maximum": MAX_MAGNITUDE}
+    number = ({"type": "integer", "minimum": INT64_MIN, "maximum": INT64_MAX} if field.dtype == "int64" else
+              {"type": "number", "minimum": -MAX_MAGNITUDE, "maximum": MAX_MAGNITUDE})
     choices: list[dict[str, Any]] = ([{"type": "string"}] if not field.is_numeric else
                                      [{"type": "boolean"}, number] if field.dtype == "bool" else [number])
     if field.nullable:
@@ -105,11 +112,48 @@ def _field_schema(field: Field) -> dict[str, Any]:
     notes = [f"{field.dtype}, {field.optype}"]
     if field.nullable:
         notes.append("null: missing, scored as the model scores missing values")
-    if field.categories is not None:
+    if field.categories is not None and field.strict:  # the model refuses any other value
+        choices[0] = {"enum": list(field.categories)}
+        out = choices[0] if len(choices) == 1 else {"anyOf": choices}
+        notes.append("one of the categories seen in training (the model's encoder refuses others)")
+    elif field.categories is not None:
         out = {**out, "examples": list(field.categories)}
         notes.append("categories seen in training: " + ", ".join(map(str, field.categories))
                      + "; other values are scored as unseen and counted")
     return {**out, "description": "; ".join(notes)}
+
+
+def _tensor_schema(f: Field, max_records: int) -> dict[str, Any]:
+    """JSON Schema of the V2 JSON tensor of field ``f``: one variant per kind of datatype, since the
+    values a tensor may hold depend on its datatype (``UINT8`` data within 0..255, integers only in
+    an integer tensor or for an integer field, true/false in a ``BOOL`` one)."""
+    value = {k: v for k, v in _field_schema(f).items() if k not in ("description", "examples")}
+    variants: list[tuple[list[str], dict[str, Any]]] = []
+    if not f.is_numeric:
+        variants.append((["BYTES"], value))
+    else:
+        null = [{"type": "null"}] if f.nullable else []
+        plain = [c for c in value.get("anyOf", [value]) if c.get("type") in ("number", "integer")]
+        variants.append((["FP16", "FP32", "FP64"], value))
+        variants.append((["BOOL"], {"anyOf": [{"type": "boolean"}, *null]}))  # true/false as 1/0
+        for datatype in V2_NUMERIC:
+            if datatype.startswith(("INT", "UINT")):
+                info = np.iinfo(datatype.lower())
+                bounded = [{"type": "integer", "minimum": max(info.min, c.get("minimum", info.min)),
+                            "maximum": min(info.max, c.get("maximum", info.max))} for c in plain]
+                variants.append(([datatype], {"anyOf": [*bounded, *null]} if null or len(bounded) > 1
+                                 else bounded[0]))
+    shape = {"type": "array", "minItems": 1, "maxItems": 2,
+             "items": {"type": "integer", "minimum": 1, "maximum": max_records}}
+    one = [{"type": "object", "required": ["name", "datatype", "shape", "data"], "properties": {
+        "name": {"const": f.name}, "datatype": {"enum": datatypes}, "shape": shape,
+        "data": {"type": "array", "minItems": 1, "maxItems": max_records,
+                 "items": {"anyOf": [item, {"type": "array", "minItems": 1, "maxItems": 1, "items": item}]}},
+        # binary_data_size (the binary extension) replaces data: not in a JSON request
+        "parameters": {"type": "object", "propertyNames": {"not": {"const": "binary_data_size"}}}}}
+        for datatypes, item in variants]
+    return {**(one[0] if len(one) == 1 else {"anyOf": one}),
+            "description": f"input {f.name!r}: shape [n] or [n, 1], and n values in data"}
 
 
 def _key(name: str, version: str | None = None) -> str:
@@ -124,28 +168,14 @@ def _model_schemas(model: LoadedModel, key: str, max_records: int) -> dict[str, 
               "properties": {f.name: _field_schema(f) for f in fields},
               "description": f"one record for {model.name} (every input field; other keys are ignored)"}
     if model.bundle.is_classifier:
-        classes = [str(c) for c in model.bundle.classes]
+        classes = [class_text(c) for c in model.bundle.classes]
         prediction = {"type": "object", "required": ["label", "probabilities"], "properties": {
             "label": {"enum": list(model.bundle.classes)},
             "probabilities": {"type": "object", "required": classes,
                               "properties": {c: {"type": "number"} for c in classes}}}}
     else:
         prediction = {"type": "object", "required": ["prediction"], "properties": {"prediction": {"type": "number"}}}
-    tensors = []
-    for f in fields:
-        value = _field_schema(f)
-        value = {k: v for k, v in value.items() if k not in ("description", "examples")}
-        if f.is_numeric and f.dtype != "bool":  # a BOOL tensor carries true/false for 1/0
-            value = {"anyOf": [*value.get("anyOf", [value]), {"type": "boolean"}]}
-        tensors.append({"type": "object", "required": ["name", "datatype", "shape", "data"], "properties": {
-            "name": {"const": f.name}, "datatype": {"enum": ["BYTES"] if not f.is_numeric else V2_NUMERIC},
-            "shape": {"type": "array", "minItems": 1, "maxItems": 2,
-                      "items": {"type": "integer", "minimum": 1, "maximum": max_records}},
-            "data": {"type": "array", "minItems": 1, "maxItems": max_records,
-                     "items": {"anyOf": [value, {"type": "array", "minItems": 1, "maxItems": 1, "items": value}]}},
-            # binary_data_size (the binary extension) replaces data: not in a JSON request
-            "parameters": {"type": "object", "propertyNames": {"not": {"const": "binary_data_size"}}}},
-            "description": f"input {f.name!r}: shape [n] or [n, 1], and n values in data"})
+    tensors = [_tensor_schema(f, max_records) for f in fields]
     outputs = model.bundle.output_columns
     return {
         f"Record_{key}": record,

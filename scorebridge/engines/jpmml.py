@@ -10,7 +10,7 @@ import numpy as np
 from scorebridge.bundle import Bundle
 from scorebridge.engines.base import Engine
 from scorebridge.errors import EngineError
-from scorebridge.prediction import Prediction
+from scorebridge.prediction import Prediction, class_text
 from scorebridge.schema import Columns
 
 JVM_LOCK = threading.Lock()
@@ -44,21 +44,12 @@ def pmml_prediction(bundle: Bundle, results: Any) -> Prediction:
     if bundle.is_classifier:
         fields = spec["probability_fields"]  # None: a classifier without probabilities
         proba = None if fields is None else \
-            np.column_stack([results[fields[str(c)]].to_numpy(dtype=np.float64) for c in bundle.classes])
+            np.column_stack([results[fields[class_text(c)]].to_numpy(dtype=np.float64) for c in bundle.classes])
         labels = None
         if spec.get("label_field") and spec["label_field"] in results.columns:
-            labels = results[spec["label_field"]].to_numpy()
-            by_text = {str(c): c for c in bundle.classes}
-            labels = np.asarray([by_text.get(_label_text(v), v) for v in labels], dtype=object)
+            labels = results[spec["label_field"]].to_numpy()  # Prediction maps them to the classes
         return Prediction.classification(bundle.classes, proba, labels=labels)
     return Prediction.regression(results[spec["prediction_field"]].to_numpy(dtype=np.float64))
-
-
-def _label_text(value: Any) -> str:
-    """A label as its class's text: pandas makes integer labels floats when a row has none (1.0 -> "1")."""
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return str(int(value))
-    return str(value)
 
 
 # The evaluator an export just loaded and verified for a PMML it wrote, keyed by the file's path, size

@@ -111,6 +111,7 @@ class JavaField:
     dtype: str
     optype: str
     categories: tuple[Any, ...] | None
+    strict: bool = False
 
     def doc(self) -> list[str]:
         """Javadoc lines describing the input."""
@@ -121,7 +122,9 @@ class JavaField:
         if self.categories:
             shown = ", ".join(json.dumps(c) for c in self.categories[:50])
             more = f" (and {len(self.categories) - 50} more)" if len(self.categories) > 50 else ""
-            lines.append(f"Known categories: {shown}{more}. Other values are scored as unseen categories.")
+            lines.append(f"Known categories: {shown}{more}. " + (
+                "Only these are accepted: build() refuses any other value (the model cannot score it)."
+                if self.strict else "Other values are scored as unseen categories."))
         return lines
 
 
@@ -146,8 +149,22 @@ def java_fields(inputs: list[dict[str, Any]]) -> list[JavaField]:
         fields.append(JavaField(name=spec["name"], method=method, boxed=boxed, primitive=primitive,
                                 nullable=bool(spec.get("nullable", True)), dtype=dtype,
                                 optype=spec.get("optype", "continuous"),
-                                categories=tuple(cats) if cats else None))
+                                categories=tuple(cats) if cats else None,
+                                strict=bool(spec.get("strict")) and bool(cats)))
     return fields
+
+
+def _java_set(f: JavaField) -> str:
+    """A Java ``Set`` literal of a strict field's categories, in its boxed type."""
+    if f.dtype == "int64":
+        items = [f"{int(c)}L" for c in f.categories or ()]
+    elif f.dtype == "float64":
+        items = [repr(float(c)) for c in f.categories or ()]
+    elif f.dtype == "bool":
+        items = [json.dumps(bool(c)) for c in f.categories or ()]
+    else:
+        items = [java_string(str(c)) for c in f.categories or ()]
+    return f"java.util.Set.of({', '.join(items)})"
 
 
 def class_strings(manifest: dict[str, Any]) -> list[str]:
@@ -217,6 +234,8 @@ def _input_source(cls: str, fields: list[JavaField], manifest: dict[str, Any], p
                            f"            values[{i}] = value;\n            return this;\n        }}\n")
         if not f.nullable:
             required.append(f"            require({i}, {java_string(f.name)});\n")
+        if f.strict:
+            required.append(f"            allow({i}, {java_string(f.name)}, {_java_set(f)});\n")
         coerce.append(f"            case {java_string(f.name)}:\n"
                       f"                b.values[{i}] = Coerce.{COERCE[f.dtype]}({java_string(f.name)}, "
                       f"e.getValue());\n                break;\n")
@@ -295,6 +314,14 @@ def _input_source(cls: str, fields: list[JavaField], manifest: dict[str, Any], p
         }}
 
 {setters_src}
+        private void allow(int i, String name, java.util.Set<?> categories) {{
+            if (values[i] != null && !categories.contains(values[i])) {{
+                throw new IllegalArgumentException("input '" + name + "' is " + values[i]
+                        + ", a category the model did not see in training and cannot score; expected one of "
+                        + categories);
+            }}
+        }}
+
         private void require(int i, String name) {{
             if (values[i] == null) {{
                 throw new IllegalStateException("input '" + name

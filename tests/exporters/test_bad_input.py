@@ -20,7 +20,7 @@ from exporters import export_bundle
 from exporters.support_matrix import make_data
 from scorebridge.bundle import Bundle
 from scorebridge.engines.native import load_pickle
-from scorebridge.errors import BundleIntegrityError, EngineError, PipelineError, SchemaError
+from scorebridge.errors import BundleIntegrityError, EngineError, SchemaError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,17 +40,25 @@ def _imputed(encoder):
 
 @pytest.mark.parametrize("encoder", [OneHotEncoder(handle_unknown="error"), OrdinalEncoder()],
                          ids=["onehot-error", "ordinal-error"])
-def test_encoder_that_raises_on_unseen_categories_names_the_columns_and_the_fix(encoder, tmp_path) -> None:
-    """The verification rows hold an unseen category per categorical input: a native pipeline that
-    raises on one cannot be served, and the error says which inputs and what to use instead."""
+def test_encoder_that_raises_on_unseen_categories_exports_strict_inputs(encoder, tmp_path) -> None:
+    """A native pipeline that raises on an unseen category exports; its inputs are strict (the schema
+    refuses another value by name) and the gate verifies the rows the model accepts: the sample and
+    the missing values it can impute, but no unseen categories."""
     pipeline, sample = _fit(_imputed(encoder))
-    with pytest.raises(PipelineError) as info:
-        export_bundle(pipeline, sample, name="bad", repo=tmp_path)
-    message = str(info.value)
-    assert "\n" not in message
-    for text in ("did not see in training in c1, c2", "handle_unknown='ignore'", "unknown_value=-1"):
-        assert text in message, message
-    assert list(tmp_path.iterdir()) == []
+    bundle = export_bundle(pipeline, sample, name="strict", repo=tmp_path)
+    inputs = {f["name"]: f for f in bundle.manifest["inputs"]}
+    for name in ("c1", "c2"):
+        # a missing value is imputed to "missing": a category only where the sample had one to fill
+        assert inputs[name]["strict"] is True and inputs[name]["nullable"] is bool(sample[name].isna().any())
+        # the encoder's categories: the sample's, plus the imputer's fill value where it filled one
+        filled = ["missing"] if sample[name].isna().any() else []
+        assert inputs[name]["categories"] == sorted(sample[name].dropna().unique().tolist() + filled)
+    report = bundle.manifest["fidelity"]["onnx"]
+    nullable = sum(f["nullable"] for f in inputs.values())
+    assert report["passed"] and report["rows"] == 200 + nullable  # sample rows + a missing row per nullable input
+    with pytest.raises(SchemaError) as err:
+        bundle.schema.from_frame(sample.head(3).assign(c1=[None, "zzz", None]))  # c1 is nullable: None is fine
+    assert (err.value.code, err.value.field, err.value.record) == ("unknown_category", "c1", 1)
 
 
 def test_sample_missing_a_column(tiny_pipeline, tmp_path) -> None:
