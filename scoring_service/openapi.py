@@ -135,7 +135,8 @@ def _tensor_schema(f: Field, max_records: int) -> dict[str, Any]:
         null = [{"type": "null"}] if f.nullable else []
         plain = [c for c in value.get("anyOf", [value]) if c.get("type") in ("number", "integer")]
         variants.append((["FP16", "FP32", "FP64"], value))
-        variants.append((["BOOL"], {"anyOf": [{"type": "boolean"}, *null]}))  # true/false as 1/0
+        # true/false as 1/0 (the server also takes the field's numbers there)
+        variants.append((["BOOL"], {"anyOf": [{"type": "boolean"}, *value.get("anyOf", [value])]}))
         for datatype in V2_NUMERIC:
             if datatype.startswith(("INT", "UINT")):
                 info = np.iinfo(datatype.lower())

@@ -299,7 +299,10 @@ def cases() -> list[Case]:
     for what, tensor in {"UINT8 data 300": {"datatype": "UINT8", "data": [300]},
                          "INT32 data 2**40": {"datatype": "INT32", "data": [2**40]},
                          "INT8 data -129": {"datatype": "INT8", "data": [-129]},
-                         "UINT64 data -1": {"datatype": "UINT64", "data": [-1]}}.items():
+                         "UINT64 data -1": {"datatype": "UINT64", "data": [-1]},
+                         # nested [n, 1] data, just past INT64 (float64 would round it onto the maximum)
+                         "INT64 data [[2**63]]": {"datatype": "INT64", "data": [[2**63]]},
+                         "INT64 data -2**63-1": {"datatype": "INT64", "data": [-2**63 - 1]}}.items():
         add(Case(f"v2 age {what}", _infer(_tensors(g, age=tensor)), 400, "invalid_type", "age", 0, path=INFER))
     add(Case("v2 income INT64 data 52000.5", _infer(_tensors(g, income={"datatype": "INT64", "data": [52000.5]})), 400,
              "invalid_type", "income", 0, path=INFER))
