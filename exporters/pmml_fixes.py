@@ -92,6 +92,30 @@ def missing_as_unseen_fields(pipeline: Any, info: PipelineInfo, verify: pd.DataF
     return fields
 
 
+def untested_missing_fields(path: Path, info: PipelineInfo) -> list[str]:
+    """String inputs whose encoder learned the missing value as a category, where the PMML's model
+    never tests for missing (no ``isMissing`` predicate on the field): natively a missing value is
+    that category, which no ``equal`` split matches, while the PMML would pass *missing* on (a tree
+    then predicts nothing). A sentinel category is what the model sees natively."""
+    from xml.sax.saxutils import quoteattr
+
+    from exporters.introspect import column_encoders
+
+    text = path.read_text()
+    if len(info.steps) < 2 or "<TreeModel" not in text:
+        return []
+    found = []
+    for name, (encoder, j) in column_encoders(info.steps[0][1], info.schema.names).items():
+        field = info.schema.by_name.get(name)
+        if field is None or field.is_numeric or not any(_is_nan(c) for c in encoder.categories_[j]):
+            continue
+        quoted = re.escape(quoteattr(name))
+        # only tree splits read it: a regression model's predictor weighs the missing category itself
+        if not re.search(rf'field={quoted} operator="is(Not)?Missing"|CategoricalPredictor name={quoted}', text):
+            found.append(name)
+    return found
+
+
 def _accepts_unseen(pipeline: Any, info: PipelineInfo, verify: pd.DataFrame, name: str) -> bool:
     row = _sample_rows(verify, info).head(1).copy()
     row[name] = f"{UNSEEN_PREFIX}{name}"
@@ -374,13 +398,14 @@ def learned_missing_fields(info: PipelineInfo) -> list[str]:
 _KNOWN_MISSING = {"equal": "False", "notEqual": "True", "isIn": "False", "isNotIn": "True"}
 
 
-def set_missing_as_category(path: Path, info: PipelineInfo) -> list[str]:
+def set_missing_as_category(path: Path, info: PipelineInfo, skip: list[str] = ()) -> list[str]:
     """Wrap each ``equal``/``notEqual``/``isIn``/``isNotIn`` predicate on a field of
     :func:`learned_missing_fields` in ``surrogate(predicate, False|True)``: a missing value then
-    answers as its one-hot indicator does natively instead of *unknown*. Returns the fields changed."""
+    answers as its one-hot indicator does natively instead of *unknown*. ``skip``: fields whose missing
+    value is already replaced by a sentinel. Returns the fields changed."""
     import xml.etree.ElementTree as ET
 
-    fields = set(learned_missing_fields(info))
+    fields = set(learned_missing_fields(info)) - set(skip)
     if not fields:
         return []
     document = _parse(path)
@@ -438,11 +463,12 @@ def apply(path: Path, pipeline: Any, info: PipelineInfo, verify: pd.DataFrame) -
     align_input_names(path, info)
     same = missing_as_unseen_fields(pipeline, info, verify)
     raw = len(info.steps) == 1  # the model reads the raw columns: no encoder to send a sentinel through
+    same += [f for f in untested_missing_fields(path, info) if f not in same]
     fixes = {"missing_as_unseen": set_missing_as_unseen(path, same, info) if same and not raw else [],
              "unseen_as_missing": set_unseen_as_missing(path, same) if same and raw else []}
     fixes["missing_encoded"] = set_missing_encoded(path, pipeline, info)
     fixes["invalid_as_is"] = set_invalid_as_is(path, pipeline, info, verify)
-    fixes["missing_as_category"] = set_missing_as_category(path, info)
+    fixes["missing_as_category"] = set_missing_as_category(path, info, fixes["missing_as_unseen"])
     set_tree_default_children(path, info)
     set_lightgbm_default_children(path, info)
     return fixes
