@@ -183,6 +183,15 @@ def _check_integer_data(name: str, datatype: str, data: list) -> None:
     bytes are its datatype's values by construction). Values of other types are the schema's to judge."""
     info = np.iinfo(np.dtype(_DTYPES[datatype]))
     low, high = int(info.min), int(info.max)
+    try:
+        values = np.array(data, dtype=np.float64)  # None -> NaN
+    except (TypeError, ValueError, OverflowError):
+        values = None  # strings, booleans or ints beyond float64: the exact loop below judges
+    if values is not None and values.ndim == 1 and bool((np.abs(values) < 2.0**53).all()):
+        # the common case, in one pass: every value is exact in float64 (NaN fails the test above)
+        bad = (np.rint(values) != values) | (values < low) | (values > high)
+        if not bad.any():
+            return
     # exact comparisons (Python compares an int with a float exactly; float64 would take 2**63 for
     # INT64's maximum), one value at a time: V2 JSON is not the fast path. A float must lie strictly
     # inside +-2**63, as for the schema: the JSON parser reads an integer token beyond int64's range
