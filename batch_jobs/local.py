@@ -56,6 +56,23 @@ def open_input(spec: InputSpec, path: Path, bundle: Bundle) -> pads.Dataset:
     return dataset
 
 
+def check_files(dataset: pads.Dataset, columns: list[str], source: str) -> None:
+    """Every file of the partition holds every column read.
+
+    The dataset's schema is its first file's; a later file without one of those columns would be
+    read as nulls in it, and its rows scored as missing values: a silently wrong answer.
+    """
+    for fragment in dataset.get_fragments():
+        try:
+            names = fragment.physical_schema.names
+        except (OSError, pa.ArrowException) as exc:
+            raise unreadable_input(fragment.path, exc) from None
+        missing = [c for c in columns if c not in names]
+        if missing:
+            raise BatchError(f"input file {fragment.path} lacks column(s) {', '.join(map(repr, missing))} "
+                             f"that other files of {source} have; nothing was published")
+
+
 def read_batches(dataset: pads.Dataset, columns: list[str], batch_size: int) -> Iterator[pa.RecordBatch]:
     """The dataset's record batches (``columns`` only), file by file in the dataset's order.
 
@@ -236,6 +253,7 @@ def run_local(ctx: RunContext) -> dict[str, Any]:
     missing = [c for c in columns if c not in dataset.schema.names]
     if missing:
         raise BatchError(f"input {source} lacks column(s) {', '.join(map(repr, missing))} the model needs")
+    check_files(dataset, columns, source)
     # spin=False: idle ORT pool threads would burn the cores the reader and writer need
     scorers = ScoringPool(lambda: load_engine(bundle, spec.local.runtime, threads=1, spin=False,
                                               trust_pickles=spec.local.trust_pickles), spec.local.threads)

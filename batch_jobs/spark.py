@@ -49,7 +49,7 @@ import pyarrow.parquet as pq
 from batch_jobs.context import RunContext
 from batch_jobs.errors import BatchError, HiveError, JobCancelledError
 from batch_jobs.failures import one_line, unwritable_output
-from batch_jobs.local import open_input
+from batch_jobs.local import check_files, open_input
 from batch_jobs.scoring import input_columns, label_type, output_schema, score_batch, score_columns, validated
 from batch_jobs.spec import PARTITION_KEY, InputSpec, JobSpec
 from batch_jobs.splits import Split, plan_splits, read_split, split_first_row
@@ -419,6 +419,7 @@ def _run_arrow(ctx: RunContext, spark: Any) -> dict[str, Any]:
     dataset = open_input(spec.input, ctx.input_path, bundle)
     schema = output_schema(bundle, dataset.schema, spec.output.keep_columns, source)
     columns = _check_inputs(ctx, dataset.schema.names)
+    check_files(dataset, columns, source)
     splits = plan_splits(dataset, spec.input.format, sc.defaultParallelism)
     bundle_ref, shipped = _ship_bundle(spark, bundle)
     (ctx.stage / _TASK_DIR).mkdir()

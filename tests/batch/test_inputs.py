@@ -177,3 +177,17 @@ def test_a_partition_without_data_files_is_one_line(tmp_path, write_job, credit_
     line = one_error_line(proc)
     assert line.startswith(f"input {tmp_path / 'warehouse/features'}/dt={DS} holds no parquet file"), line
     assert line.endswith("nothing was published") and not out.exists()
+
+
+@pytest.mark.parametrize("dropped", ["region", "user_id"])
+def test_a_part_file_without_a_column_the_others_have_is_one_line(tmp_path, write_job, credit_bundle, frame, dropped):
+    """A later file lacking a model input (or a kept column) would be read as nulls and its rows scored
+    as missing values: refused, naming the file and the column, nothing published."""
+    def write(part: Path) -> None:
+        pq.write_table(table(frame.iloc[:30]), part / "part-00000.parquet")
+        pq.write_table(table(frame.iloc[30:].drop(columns=[dropped])), part / "part-00001.parquet")
+
+    proc, out = run(tmp_path, write_job, credit_bundle, write)
+    line = one_error_line(proc)
+    assert f"part-00001.parquet lacks column(s) '{dropped}' that other files of" in line, line
+    assert line.endswith("nothing was published") and not out.exists()
