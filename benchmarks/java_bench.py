@@ -8,10 +8,11 @@ JPMML and transpiled, and the HTTP client's single-record p50/p99 beside the ser
 HTTP: rounds alternate ``wrk -t1 -c1`` (a C client on one keep-alive connection: the server's own latency
 on this path) and ``ScoringClient.predict`` of one record at a time, on the same records against the same
 service (ONNX engine, one worker). The client runs in one JVM per model, warmed up as a long-running
-service's would be: until its JIT compilers have been idle for 2 s (a fresh JVM compiles for ~10 s on this
-path, on the cores the server needs), and idle while wrk runs. Each round also reports the GC pauses and JIT
-time within it. Target: the client's p99 at most twice wrk's p99 in the same round (judge by the ratios: the
-host is shared and its speed drifts). Needs ``wrk`` (``apt-get install wrk``).
+service's would be: until its JIT compilers have been idle for 2 s (a fresh JVM's spend ~6 s of CPU over the
+first ~12,000 calls on this path, on the cores the server needs), and idle while wrk runs. Each round also
+reports the GC pauses and the compilers' CPU time within it. Target: the client's p99 at most twice wrk's
+p99 in the same round (judge by the ratios: the host is shared and its speed drifts). Needs ``wrk``
+(``apt-get install wrk``).
 
 Reference: plain JPMML-Evaluator measured ~76 µs/record for the 200-tree credit-risk pipeline (BRIEF.md);
 the target for the in-process client is 20 µs or less.
