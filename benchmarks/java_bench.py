@@ -7,8 +7,12 @@ JPMML and transpiled, and the HTTP client's single-record p50/p99 beside the ser
 
 HTTP: rounds alternate ``wrk -t1 -c1`` (a C client on one keep-alive connection: the server's own latency
 on this path) and ``ScoringClient.predict`` of one record at a time, on the same records against the same
-service (ONNX engine, one worker). Target: the client's p99 at most twice wrk's p99 in the same round
-(judge by the ratios: the host is shared and its speed drifts). Needs ``wrk`` (``apt-get install wrk``).
+service (ONNX engine, one worker). The client runs in one JVM per model, warmed up as a long-running
+service's would be: until its JIT compilers have been idle for 2 s (a fresh JVM's spend ~6 s of CPU over the
+first ~12,000 calls on this path, on the cores the server needs), and idle while wrk runs. Each round also
+reports the GC pauses and the compilers' CPU time within it. Target: the client's p99 at most twice wrk's
+p99 in the same round (judge by the ratios: the host is shared and its speed drifts). Needs ``wrk``
+(``apt-get install wrk``).
 
 Reference: plain JPMML-Evaluator measured ~76 µs/record for the 200-tree credit-risk pipeline (BRIEF.md);
 the target for the in-process client is 20 µs or less.
@@ -40,8 +44,12 @@ TARGET_US = 20.0
 HTTP_TARGET_RATIO = 2.0  # ScoringClient p99 / wrk p99
 
 
+# a service's heap is sized up front; the default G1 collector, as a service would run it
+JVM_ARGS = ("-Xms512m",)
+
+
 def _run(classpath: list[Path], *args: str, timeout: float) -> dict:
-    res = toolchain.run_java("JavaBench", classpath, list(args), timeout=timeout, jvm_args=("-Xms512m",))
+    res = toolchain.run_java("JavaBench", classpath, list(args), timeout=timeout, jvm_args=JVM_ARGS)
     if res.returncode != 0:
         raise SystemExit(f"JavaBench {' '.join(args)} failed:\n{res.stderr[-3000:]}")
     return json.loads(res.stdout.strip().splitlines()[-1])
@@ -80,20 +88,42 @@ end
 
 
 def http_rounds(cp: list[Path], url: str, names: list[str], rows: dict[str, Path], args: argparse.Namespace) -> list:
-    """Alternate wrk and the Java client per model; one result dict per round."""
+    """Per model, one JVM kept warm like a long-running service's; its measured blocks alternate with wrk
+    (the JVM idles meanwhile). One result dict per round."""
     out = []
     for name in names:
         records = [json.loads(line) for line in rows[name].read_text().splitlines() if line.strip()]
-        for k in range(args.http_rounds):
-            print(f"HTTP {name} round {k + 1}/{args.http_rounds} against {url} ...", file=sys.stderr)
-            # a long warm-up: a business service's JVM has compiled its HTTP path long before (C2 needs thousands)
-            java = _run(cp, "http", url, name, str(rows[name]), str(args.http_warmup), str(args.http_calls),
-                        timeout=900)
-            # as long as the Java round took, so both see the host in the same state
-            server = wrk_latency(url, name, records, java["calls"] / java["calls_per_s"])
-            out.append({**java, "round": k + 1, "wrk_p50_ms": server["p50_ms"], "wrk_p99_ms": server["p99_ms"],
-                        "wrk_requests": server["requests"], "p99_ratio": java["p99_ms"] / server["p99_ms"]})
+        print(f"HTTP {name}: warming the JVM up against {url} ...", file=sys.stderr)
+        cmd = [str(toolchain.find_jdk().java), *JVM_ARGS, "-cp", toolchain.join_classpath(cp), "JavaBench", "http",
+               url, name, str(rows[name]), str(args.http_warmup), str(args.http_warmup_max_s)]
+        with subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as jvm:
+            warm = _json_line(jvm)
+            print(f"  {warm['warmup_calls']} calls in {warm['warmup_s']:.0f} s, JIT "
+                  f"{'settled' if warm['jit_settled'] else 'still compiling (raise --http-warmup-max-s)'}",
+                  file=sys.stderr)
+            for k in range(args.http_rounds):
+                print(f"HTTP {name} round {k + 1}/{args.http_rounds} ...", file=sys.stderr)
+                jvm.stdin.write(f"{args.http_calls}\n")
+                jvm.stdin.flush()
+                java = _json_line(jvm)
+                # as long as the Java block took, so both see the host in the same state
+                server = wrk_latency(url, name, records, java["calls"] / java["calls_per_s"])
+                out.append({**java, **warm, "round": k + 1, "wrk_p50_ms": server["p50_ms"],
+                            "wrk_p99_ms": server["p99_ms"], "wrk_requests": server["requests"],
+                            "p99_ratio": java["p99_ms"] / server["p99_ms"]})
+            jvm.stdin.close()
+            if jvm.wait(timeout=60) != 0:
+                raise SystemExit(f"JavaBench http {name} exited with {jvm.returncode}")
     return out
+
+
+def _json_line(jvm: subprocess.Popen) -> dict:
+    """The next line the benchmark JVM prints, as JSON (its stderr goes to ours)."""
+    line = jvm.stdout.readline()
+    if not line:
+        jvm.kill()
+        raise SystemExit(f"JavaBench http ended early (exit {jvm.wait()}); its stderr is above")
+    return json.loads(line)
 
 
 def _table(header: str, rows: list[dict], line: Callable[[dict], str]) -> None:
@@ -121,7 +151,10 @@ def main(argv: list[str] | None = None) -> int:
                         "client CPU and context switches per call")
     p.add_argument("--service-url", help="use this running service instead of starting one")
     p.add_argument("--http-calls", type=int, default=2000, help="measured HTTP calls (default 2000)")
-    p.add_argument("--http-warmup", type=int, default=5000, help="HTTP warm-up calls per round (default 5000)")
+    p.add_argument("--http-warmup", type=int, default=5000,
+                   help="HTTP warm-up: at least this many calls, then until the JIT has settled (default 5000)")
+    p.add_argument("--http-warmup-max-s", type=float, default=90.0,
+                   help="HTTP warm-up: at most this many seconds (default 90)")
     p.add_argument("--json", action="store_true", help="also print each result as a JSON line")
     args = p.parse_args(argv)
     if min(args.http_rounds, args.http_calls, args.rounds) < 1:
@@ -164,8 +197,9 @@ def main(argv: list[str] | None = None) -> int:
                     for name in names:
                         print(f"HTTP transports {name} ...", file=sys.stderr)
                         res = toolchain.run_java("JavaBench", cp, ["transports", url, name, str(rows[name]),
-                                                                   str(args.http_calls), str(args.http_rounds)],
-                                                 timeout=1800)
+                                                                   str(args.http_calls), str(args.http_rounds),
+                                                                   str(args.http_warmup), str(args.http_warmup_max_s)],
+                                                 timeout=1800, jvm_args=JVM_ARGS)
                         if res.returncode != 0:
                             raise SystemExit(f"JavaBench transports failed:\n{res.stderr[-3000:]}")
                         results += [json.loads(line) for line in res.stdout.splitlines() if line.startswith("{")]
@@ -177,9 +211,11 @@ def main(argv: list[str] | None = None) -> int:
                      f"{BASELINE_US / r['us_per_record_median']:.1f}x faster")
     http = [r for r in results if r["mode"] == "http"]
     _table(f"{'model':24} {'round':>5} {'client p50':>10} {'client p99':>10} {'wrk p50':>8} {'wrk p99':>8} "
-           f"{'p99 ratio':>9} {'calls/s':>8}   (ms; ScoringClient single record vs wrk -t1 -c1, same run)", http,
+           f"{'p99 ratio':>9} {'calls/s':>8} {'GCs':>4} {'GC ms':>6} {'JIT CPU ms':>10}"
+           "   (ms; ScoringClient single record vs wrk -t1 -c1, same run)", http,
            lambda r: f"{r['model']:24} {r['round']:5d} {r['p50_ms']:10.3f} {r['p99_ms']:10.3f} "
-                     f"{r['wrk_p50_ms']:8.3f} {r['wrk_p99_ms']:8.3f} {r['p99_ratio']:9.2f} {r['calls_per_s']:8.1f}")
+                     f"{r['wrk_p50_ms']:8.3f} {r['wrk_p99_ms']:8.3f} {r['p99_ratio']:9.2f} {r['calls_per_s']:8.1f} "
+                     f"{r['gcs']:4d} {r['gc_ms']:6d} {r['jit_cpu_ms']:10d}")
     for name in dict.fromkeys(r["model"] for r in http):
         ratios = [r["p99_ratio"] for r in http if r["model"] == name]
         med = statistics.median(ratios)

@@ -62,6 +62,7 @@ public final class ScoringClient {
     private final URI baseUrl;
     private final ClientOptions options;
     private final Map<String, URL> urls = new ConcurrentHashMap<>();
+    private final Map<URL, String> urlTexts = new ConcurrentHashMap<>();  // for error messages, built once
 
     public ScoringClient(URI baseUrl) {
         this(baseUrl, ClientOptions.defaults());
@@ -167,11 +168,14 @@ public final class ScoringClient {
                 if (in != null) {
                     // read to the end and close: that hands the connection back to the keep-alive cache
                     try (InputStream body = in) {
-                        text = new String(body.readAllBytes(), StandardCharsets.UTF_8);
+                        text = new String(readBody(body, c.getContentLengthLong()), StandardCharsets.UTF_8);
                     }
                 }
+                if (status == 200) {  // the headers below serve errors only
+                    return new Response(status, text, null, null, null);
+                }
                 return new Response(status, text, c.getHeaderField("Retry-After"), c.getHeaderField("X-Request-ID"),
-                        url.toString());
+                        urlTexts.computeIfAbsent(url, URL::toString));
             } catch (SocketTimeoutException e) {
                 c.disconnect();
                 throw new RequestTimeout(e);
@@ -180,6 +184,17 @@ public final class ScoringClient {
             Cancel.unregister();
         }
     }
+
+    /**
+     * The whole body, as {@code readAllBytes} reads it (the JDK's stream ends at the declared length; a body cut
+     * short stays short and fails as JSON), but into one exact-size buffer when the length is declared (the
+     * service's case) instead of 8 KB chunks and a copy.
+     */
+    private static byte[] readBody(InputStream in, long length) throws IOException {
+        return length < 0 || length > MAX_EXACT_READ ? in.readAllBytes() : in.readNBytes((int) length);
+    }
+
+    private static final long MAX_EXACT_READ = 1 << 24;
 
     private static int millis(long nanos) {
         return (int) Math.max(1, Math.min(Integer.MAX_VALUE, TimeUnit.NANOSECONDS.toMillis(nanos)));

@@ -316,4 +316,57 @@ class ScoringClientTest {
         assertEquals("http_404", e.code());
         assertNull(e.field());
     }
+
+    @Test
+    void chunkedAnswerIsReadWholeAndTheConnectionReused() {
+        // no Content-Length (a proxy may re-chunk the service's answer): read to the end of the last chunk
+        script = (ex, req, n) -> {
+            ex.getResponseHeaders().set("Content-Type", "application/json");
+            ex.sendResponseHeaders(200, 0);
+            try (OutputStream os = ex.getResponseBody()) {
+                os.write("{\"model\": \"credit_risk\", \"version\": \"3\", \"engine\": \"onnx\", \"predictions\": ["
+                        .getBytes(StandardCharsets.UTF_8));
+                os.flush();
+                os.write("{\"prediction\": 2.5}]}".getBytes(StandardCharsets.UTF_8));
+            }
+        };
+        ScoringClient c = new ScoringClient(url());
+        for (int i = 0; i < 3; i++) {
+            assertEquals(2.5, c.predict("diabetes", rec(1.0, "x")).prediction(), 0.0);
+        }
+        assertEquals(1, clientPorts.size(), "a fully read chunked answer leaves the connection reusable");
+    }
+
+    @Test
+    void answerCutShortIsABadResponseAndNotRetried() throws Exception {
+        // The body ends (the server closes) before its declared Content-Length: not JSON, not a 200 prediction.
+        try (ServerSocket s = new ServerSocket(0, 5, InetAddress.getLoopbackAddress())) {
+            AtomicInteger requests = new AtomicInteger();
+            Thread t = new Thread(() -> {
+                while (!s.isClosed()) {
+                    try (var conn = s.accept()) {
+                        requests.incrementAndGet();
+                        var in = conn.getInputStream();
+                        String head = "";
+                        while (!head.endsWith("\r\n\r\n")) {
+                            head += (char) in.read();
+                        }
+                        int length = Integer.parseInt(head.replaceAll("(?is).*content-length: *(\\d+).*", "$1"));
+                        in.readNBytes(length);
+                        conn.getOutputStream().write(("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                + "Content-Length: 400\r\n\r\n{\"model\": \"credit_risk\", \"predictions\": [")
+                                .getBytes(StandardCharsets.UTF_8));
+                    } catch (IOException closed) {
+                        return;
+                    }
+                }
+            });
+            t.setDaemon(true);
+            t.start();
+            ScoringClient c = new ScoringClient(URI.create("http://127.0.0.1:" + s.getLocalPort()), fastRetries());
+            ScoringException e = assertThrows(ScoringException.class, () -> c.predict("credit_risk", rec(1.0, "x")));
+            assertEquals("bad_response", e.code(), e.getMessage());
+            assertEquals(1, requests.get());
+        }
+    }
 }
