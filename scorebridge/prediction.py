@@ -125,7 +125,7 @@ class Prediction:
     def to_columns(self) -> dict[str, np.ndarray]:
         """``{output column: array}`` in output-column order."""
         if self.task == "classification":
-            cols: dict[str, np.ndarray] = {"label": _typed_labels(self.labels, self.classes)}
+            cols: dict[str, np.ndarray] = {"label": typed_labels(self.labels, self.classes)}
             for j, c in enumerate(self.classes):
                 cols[f"probability_{class_text(c)}"] = self.probabilities[:, j]
             return cols
@@ -141,19 +141,32 @@ class Prediction:
         """JSON-ready predictions: ``{"label", "probabilities": {cls: p}}`` or ``{"prediction"}``."""
         if self.task == "classification":
             keys = [class_text(c) for c in self.classes]
-            labels = _typed_labels(self.labels, self.classes).tolist()
+            labels = typed_labels(self.labels, self.classes).tolist()
             return [{"label": lab, "probabilities": dict(zip(keys, row))}
                     for lab, row in zip(labels, self.probabilities.tolist())]
         return [{"prediction": v} for v in self.values.tolist()]
 
 
-def _typed_labels(labels: np.ndarray, classes: list) -> np.ndarray:
-    """Labels as the classes' own type (int64, bool or str) so outputs are stable across engines."""
+def label_kind(classes: list) -> str:
+    """How outputs type the labels of ``classes``: ``"bool"``, ``"int"`` (int64) or ``"text"`` (str)."""
+    if classes and all(isinstance(c, bool) for c in classes):
+        return "bool"
+    if classes and all(isinstance(c, int) and not isinstance(c, bool) for c in classes):
+        return "int"
+    return "text"
+
+
+def typed_labels(labels: np.ndarray, classes: list, kind: str | None = None) -> np.ndarray:
+    """Labels as the classes' own type (int64, bool or str) so outputs are stable across engines.
+
+    ``kind`` is :func:`label_kind` of ``classes``, for callers that computed it once per model.
+    """
     labels = np.asarray(labels)
     if labels.dtype == object and classes and any(not isinstance(v, type(classes[0])) for v in labels.tolist()):
         labels = as_class_values(labels, classes)
-    if classes and all(isinstance(c, bool) for c in classes):
+    kind = kind or label_kind(classes)
+    if kind == "bool":
         return labels.astype(bool)
-    if classes and all(isinstance(c, int) and not isinstance(c, bool) for c in classes):
+    if kind == "int":
         return labels.astype(np.int64)
     return np.asarray([str(v) for v in labels.tolist()], dtype=object)

@@ -92,6 +92,9 @@ class InputSchema:
         # strict fields: numeric categories compared as the float64 values the columns hold
         self._strict = [(f, frozenset(float(c) for c in f.categories) if f.is_numeric else self._category_sets[f.name])
                         for f in self.fields if f.strict and f.categories is not None]
+        self._required = [f for f in self.fields if not f.nullable]
+        # per field, what from_typed_lists does with it (worked out once, not per request)
+        self._typed = [(f, f.is_numeric, f.dtype == "int64") for f in self.fields]
 
     @classmethod
     def from_manifest(cls, inputs: Sequence[Mapping[str, Any]]) -> InputSchema:
@@ -150,7 +153,7 @@ class InputSchema:
         Only the conversion and the not-nullable check run here; :meth:`from_records` is the
         validating path and the one that explains a bad value.
         """
-        columns = {f.name: self._to_array(f, lists[f.name]) for f in self.fields}
+        columns = {f.name: _to_array(f, lists[f.name], numeric, integer) for f, numeric, integer in self._typed}
         self._check_values(columns)
         return columns
 
@@ -162,18 +165,7 @@ class InputSchema:
             want = "a string" if not f.is_numeric else ("a boolean" if f.dtype == "bool" else "a number")
             raise SchemaError(f"field {f.name!r} expects {want} or null, got {bad!r} in record {idx}",
                               field=f.name, record=idx, code="invalid_type")
-        return self._to_array(f, values)
-
-    @staticmethod
-    def _to_array(f: Field, values: list) -> np.ndarray:
-        if f.is_numeric:
-            arr = np.array(values, dtype=np.float64)  # None -> NaN
-            if f.dtype == "int64":
-                _check_integers(f, arr, values)
-            return arr
-        arr = np.empty(len(values), dtype=object)
-        arr[:] = values
-        return arr
+        return _to_array(f, values, f.is_numeric, f.dtype == "int64")
 
     def from_frame(self, frame: Any) -> Columns:
         """Validate a pandas DataFrame (extra columns are ignored) into :data:`Columns`."""
@@ -263,9 +255,7 @@ class InputSchema:
                                   code="unknown_category")
 
     def _check_nulls(self, columns: Columns, first: int = 0, noun: str = "record") -> None:
-        for f in self.fields:
-            if f.nullable:
-                continue
+        for f in self._required:
             col = columns[f.name]
             mask = np.isnan(col) if f.is_numeric else np.equal(col, None)
             if mask.any():
@@ -300,6 +290,19 @@ class InputSchema:
                 out[np.equal(out, None)] = np.nan
                 data[f.name] = pd.Series(out, dtype=object)
         return pd.DataFrame(data)
+
+
+def _to_array(f: Field, values: list, numeric: bool, integer: bool) -> np.ndarray:
+    """A field's values (already of its types) as its column; ``numeric`` and ``integer`` say what
+    ``f`` is (precomputed per schema: the request path asks once per model, not per field and call)."""
+    if numeric:
+        arr = np.array(values, dtype=np.float64)  # None -> NaN
+        if integer:
+            _check_integers(f, arr, values)
+        return arr
+    arr = np.empty(len(values), dtype=object)
+    arr[:] = values
+    return arr
 
 
 def _check_uint64(f: Field, col: Any, first: int) -> None:

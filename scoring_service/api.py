@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Response, request
 
 import scorebridge
-from scoring_service.codec import JSON_TYPES, complete_body, dumps, json_response, predictions_json, v1_columns
+from scoring_service.codec import JSON_TYPES, complete_body, dumps, json_response, v1_columns
 from scoring_service.content_coding import decode_body
 from scoring_service.csv_codec import CSV_TYPES, parse_keep, read_csv, write_csv
 from scoring_service.errors import ApiError
@@ -41,7 +41,7 @@ def v1_json_answer(call: Call, model: LoadedModel, body: bytes, limit: int) -> b
     """Score a v1 JSON body with ``model``: the answer's bytes (raises what the error handlers map)."""
     prediction = call.score(model, v1_columns(model.records_decoder, body, limit))
     return dumps({"model": model.name, "version": model.version, "engine": model.engine_name,
-                  "request_id": call.request_id, "predictions": predictions_json(prediction)})
+                  "request_id": call.request_id, "predictions": model.predictions_encoder(prediction)})
 
 
 def v1_blueprint(service: Service) -> Blueprint:

@@ -13,6 +13,7 @@ anyway is the engine's fault: a 500, which callers treat as "use the default".
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -49,7 +50,9 @@ def scored(columns: Columns, predict: Callable[[Columns], Prediction]) -> Predic
     """``predict(columns)``, refusing to pass on an answer that is not finite (an engine fault)."""
     prediction = predict(columns)
     scores = prediction.probabilities if prediction.probabilities is not None else prediction.values
-    if not np.isfinite(scores).all():
+    # the sum is finite when every score is (NaN and infinities carry through it): one reduction; a
+    # sum that overflowed from finite scores falls to the exact test
+    if not math.isfinite(np.add.reduce(scores, axis=None)) and not np.isfinite(scores).all():
         rows = scores.reshape(len(prediction), -1)
         record = int(np.argmax(~np.isfinite(rows).all(axis=1)))
         raise EngineError(f"the engine scored record {record} as {rows[record].tolist()}, which is not a number")

@@ -31,7 +31,7 @@ from scorebridge.prediction import Prediction
 from scorebridge.process import pid_alive
 from scorebridge.schema import Columns, InputSchema, rows_in
 from scoring_service.affinity import every_core
-from scoring_service.codec import RecordsDecoder
+from scoring_service.codec import PredictionsEncoder, RecordsDecoder
 from scoring_service.errors import ApiError
 
 log = logging.getLogger("scoring_service")
@@ -87,6 +87,7 @@ class LoadedModel:
     schema: InputSchema = field(init=False)
     has_categories: bool = field(init=False)
     records_decoder: RecordsDecoder = field(init=False)
+    predictions_encoder: PredictionsEncoder = field(init=False)
     lock: threading.Lock | None = field(init=False)
 
     def __post_init__(self) -> None:
@@ -94,6 +95,7 @@ class LoadedModel:
         object.__setattr__(self, "has_categories",
                            any(f.categories is not None for f in self.bundle.schema.fields))
         object.__setattr__(self, "records_decoder", RecordsDecoder(self.bundle.schema))
+        object.__setattr__(self, "predictions_encoder", PredictionsEncoder(self.bundle.task, self.bundle.classes))
         # engines that are not thread safe are serialised; the fast ones are called concurrently
         object.__setattr__(self, "lock", None if self.engine.thread_safe else threading.Lock())
 

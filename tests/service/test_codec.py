@@ -12,7 +12,7 @@ import pytest
 from scorebridge.errors import SchemaError
 from scorebridge.prediction import Prediction
 from scorebridge.schema import Field, InputSchema
-from scoring_service.codec import RecordsDecoder, dumps, predictions_json, v1_columns
+from scoring_service.codec import PredictionsEncoder, RecordsDecoder, dumps, predictions_json, v1_columns
 from scoring_service.errors import ApiError
 
 SCHEMA = InputSchema([
@@ -111,6 +111,11 @@ def test_bulk_predictions_are_the_bytes_of_the_records(classes):
     got = bytes(orjson.dumps(predictions_json(pred)))
     assert got == _reference(pred)
     assert [r["label"] for r in orjson.loads(got)] == [classes[i] for i in np.argmax(proba, axis=1)]
+    # a model's encoder is built once and serves every request: one record (its own path) and many
+    encoder = PredictionsEncoder("classification", classes)
+    for n in (1, 2, 257):
+        part = Prediction.classification(classes, proba[-n:])
+        assert bytes(orjson.dumps(encoder(part))) == _reference(part)
 
 
 def test_bulk_regression_predictions_are_the_bytes_of_the_records():
@@ -119,3 +124,7 @@ def test_bulk_regression_predictions_are_the_bytes_of_the_records():
     assert bytes(orjson.dumps(predictions_json(pred))) == _reference(pred)
     one = Prediction.regression(np.array([2.5]))
     assert orjson.loads(orjson.dumps(predictions_json(one))) == [{"prediction": 2.5}]
+    encoder = PredictionsEncoder("regression", [])
+    for n in (1, 2, 7):
+        part = Prediction.regression(values[-n:])
+        assert bytes(orjson.dumps(encoder(part))) == _reference(part)
