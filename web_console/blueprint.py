@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 
+from scorebridge.errors import ScorebridgeError
 from scoring_service.codec import json_response
 from scoring_service.errors import ApiError
 from web_console import jobs as job_data
@@ -51,8 +52,13 @@ class Console:
         """The models page's data: every model, and every job with its last run."""
         jobs, by_model = [], {}
         for job in self.jobs().values():
-            last = job_data.last_run(job.spec) if job.spec is not None else None
-            entry = {"job": job.name, "model": job.model, "error": job.error, "last_run": last}
+            last, error = None, job.error
+            if job.spec is not None:
+                try:
+                    last = job_data.last_run(job.spec)
+                except ScorebridgeError as exc:  # an unreadable history: this job's row says so, the page stays
+                    error = job_data.public_text(str(exc))
+            entry = {"job": job.name, "model": job.model, "error": error, "last_run": last}
             jobs.append(entry)
             if job.model is not None:
                 by_model.setdefault(job.model, []).append({"job": job.name, "last_run": last})
@@ -75,7 +81,10 @@ class Console:
         if job.spec is None:
             return {"job": name, "error": job.error, "runs": [], "histograms": []}
         spec = job.spec
-        runs, latest = job_data.runs(spec)
+        try:
+            runs, latest = job_data.runs(spec)
+        except ScorebridgeError as exc:
+            return {"job": name, "error": job_data.public_text(str(exc)), "runs": [], "histograms": []}
         return {"job": name, "model": job.model, "engine": spec.engine, "error": None,
                 "schedule": {"cron": spec.schedule.cron, "timezone": spec.schedule.timezone,
                              "lag_days": spec.schedule.lag_days},

@@ -22,7 +22,7 @@ from scorebridge.errors import ScorebridgeError
 
 HISTORY_LIMIT = 90  # nights on a job page
 # an absolute path inside a message: keep its last component only
-_ABSOLUTE = re.compile(r"(?<![\w.:/])/(?:[^\s'\"/,;()<>]+/)*([^\s'\"/,;()<>]*)")
+_ABSOLUTE = re.compile(r"(?<![\w.:/])/(?:[^\s'\"/,;()<>]+/)*([^\s'\"/,;()<>]+)")
 
 
 def public_text(text: str | None) -> str | None:

@@ -17,6 +17,7 @@ import numpy as np
 from scorebridge.bundle import MANIFEST, sha256_file, version_key
 from scorebridge.engines import scoring_artifacts
 from scoring_service.registry import ModelRegistry, Snapshot, outside
+from web_console.jobs import public_text
 
 DIFF_BINS = 20  # bars of the difference histogram, per evaluator
 _FIDELITY_KEYS = ("evaluator", "rows", "max_abs_diff", "max_rel_diff", "rows_over_tolerance", "rows_without_output",
@@ -34,8 +35,13 @@ def verdict(report: dict[str, Any]) -> str:
 
 def fidelity_table(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per evaluator measured at export time, with its verdict."""
-    return [{"artifact": name, "verdict": verdict(report), **{k: report[k] for k in _FIDELITY_KEYS if k in report}}
-            for name, report in (manifest.get("fidelity") or {}).items()]
+    rows = []
+    for name, report in (manifest.get("fidelity") or {}).items():
+        row = {"artifact": name, "verdict": verdict(report), **{k: report[k] for k in _FIDELITY_KEYS if k in report}}
+        if "error" in row:
+            row["error"] = public_text(str(row["error"]))
+        rows.append(row)
+    return rows
 
 
 def _versions(snap: Snapshot, name: str) -> list[str]:
@@ -69,8 +75,8 @@ def overview(registry: ModelRegistry, runs_by_model: dict[str, list[dict[str, An
         artifacts = scoring_artifacts(snap.models[name][live].bundle) if live else []
         out.append({
             "name": name, "task": manifest.get("task"), "live": live, "versions": versions,
-            "refused": [{"version": v, "reason": r} for v, r in sorted(snap.refused.get(name, {}).items(),
-                                                                     key=lambda item: version_key(item[0]))],
+            "refused": [{"version": v, "reason": public_text(snap.refused[name][v])}
+                        for v in sorted(snap.refused.get(name, {}), key=version_key)],
             "artifacts": artifacts,
             "fidelity": [{"artifact": row["artifact"], "verdict": row["verdict"]} for row in fidelity_table(manifest)],
             "excluded": {fmt: e.get("reason") for fmt, e in (manifest.get("excluded") or {}).items()},
@@ -93,11 +99,12 @@ def version_rows(registry: ModelRegistry, name: str) -> list[dict[str, Any]]:
             status = "serving"
         else:
             status = "not loaded"
-        rows.append({"version": version, "status": status, "reason": snap.refused.get(name, {}).get(version),
+        reason = public_text(snap.refused.get(name, {}).get(version))
+        rows.append({"version": version, "status": status, "reason": reason,
                      "created_at": manifest.get("created_at"), "estimator": manifest.get("estimator"),
                      "libraries": manifest.get("libraries") or {}, "tolerance": manifest.get("tolerance"),
                      "fidelity": fidelity_table(manifest),
-                     "excluded": {fmt: e.get("message") or e.get("reason")
+                     "excluded": {fmt: public_text(e.get("message") or e.get("reason"))
                                   for fmt, e in (manifest.get("excluded") or {}).items()}})
     return rows
 

@@ -26,6 +26,8 @@ def test_html_in_category_names_is_shown_not_run(console, page):
         assert page.count("main script, main img") == 0
     shown = [t.strip() for t in p.locator('#schema tr[data-input="colour"] .category').all_inner_texts()]
     assert shown == sorted(HOSTILE)
+    html = requests.get(f"{console}/ui/models/html_categories", timeout=30).text
+    assert "&lt;script&gt;window.__pwned = 1&lt;/script&gt;" in html and "<script>window" not in html
     assert page.count('[data-plot="scatter"] g[aria-label="dot"] circle') > 0  # its plots still draw
     assert page.errors == []
 
@@ -131,3 +133,30 @@ def test_console_alone(console_repo: Path, jobs_dir: Path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_without_the_charting_library_the_tables_remain(console_repo: Path, jobs_dir: Path, tmp_path, monkeypatch):
+    """A pip install without npm: no vendor/ files, so no scripts; the page says how to get the plots."""
+    from scoring_service.app import create_app
+    from web_console import blueprint
+
+    monkeypatch.setattr(blueprint, "STATIC", tmp_path)  # an install whose static/vendor/ is empty
+    app = create_app({"repo": console_repo, "jobs": jobs_dir, "audit_log": None, "poll_interval": 0})
+    client = app.test_client()
+    for path in ("/ui/", "/ui/models/credit_risk", "/ui/jobs/credit_nightly"):
+        html = client.get(path).get_data(as_text=True)
+        assert "<script" not in html and "scripts/bootstrap.sh" in html, path
+    assert client.get("/ui/models/credit_risk").get_data(as_text=True).count('<tr data-input="') == 7
+
+
+def test_console_bad_options_fail_in_one_line(console_repo: Path, tmp_path):
+    root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    cases = ((["--repo", str(tmp_path / "nowhere")], "does not exist"),
+             (["--repo", str(console_repo), "--jobs", str(tmp_path / "no-jobs")], "is not a directory"))
+    for args, reason in cases:
+        proc = subprocess.run([sys.executable, "-m", "scorebridge", "console", *args, "--port", str(free_port())],
+                              env=env, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2, proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("scorebridge: error: ") and reason in lines[0], proc.stderr
