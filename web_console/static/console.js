@@ -21,6 +21,7 @@
     if (!data.scatter.available) return;
     data.scatter.evaluators.forEach((e, i) => {
       const points = e.points.filter((p) => p.native !== null);
+      if (!points.length) return;  // an evaluator without output on any row: its table row says why
       const lo = Math.min(...points.map((p) => Math.min(p.native, p.exported)));
       const hi = Math.max(...points.map((p) => Math.max(p.native, p.exported)));
       draw(`[data-plot="scatter"][data-index="${i}"]`, Plot.plot({
