@@ -16,8 +16,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
-CONSOLE_PORT = 8090  # scorebridge console's default port
-
 
 def _stage(title: str) -> None:
     print(f"\n== {title} " + "=" * max(0, 70 - len(title)), flush=True)
@@ -97,9 +95,13 @@ def run(workdir: Path, skip: set[str] | None = None) -> int:
     return 0
 
 
-def console_command(repo: Path, jobs: Path | None, port: int = CONSOLE_PORT) -> tuple[str, str]:
+def console_command(repo: Path, jobs: Path | None, port: int | None = None) -> tuple[str, str]:
     """The command that serves the console over ``repo`` (and the jobs in ``jobs``), and its URL."""
     import shlex
+
+    from scoring_service.cli import CONSOLE_PORT
+
+    port = port or CONSOLE_PORT
 
     parts = ["scorebridge", "console", "--repo", str(repo.resolve())]
     if jobs is not None:

@@ -8,6 +8,8 @@ import os
 
 from scoring_service.config import SERVE_ENGINES, ServiceConfig
 
+CONSOLE_PORT = 8090  # ``scorebridge console``'s default port (the service's is 8080)
+
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``serve`` options (shared by ``scorebridge serve`` and ``python -m scoring_service.server``)."""
@@ -109,7 +111,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "versions and fidelity, and the runs of the batch jobs in --jobs (see docs/console.md).")
     console.add_argument("--repo", required=True, help="model repository directory (<repo>/<name>/<version>/)")
     console.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    console.add_argument("--port", type=int, default=8090, help="port (default 8090)")
+    console.add_argument("--port", type=int, default=CONSOLE_PORT, help=f"port (default {CONSOLE_PORT})")
     console.add_argument("--poll-interval", type=float, default=10.0, metavar="SECONDS",
                          help="rescan the repository every SECONDS (default 10; 0: never)")
     add_console_arguments(console)
