@@ -20,6 +20,7 @@ from scoring_service.registry import ModelRegistry, Snapshot, outside
 from web_console.jobs import public_text
 
 DIFF_BINS = 20  # bars of the difference histogram, per evaluator
+LARGEST = 5  # rows listed under the plots: where each evaluator drifts most
 _FIDELITY_KEYS = ("evaluator", "rows", "max_abs_diff", "max_rel_diff", "rows_over_tolerance", "rows_without_output",
                   "label_agreement", "label_mismatches", "tolerance", "gating", "passed", "worst_rows", "error")
 
@@ -145,8 +146,14 @@ def scatter(registry: ModelRegistry, name: str, version: str, manifest: dict[str
                                         "unseen category" if table["unseen"][row] else "sample"),
                                "native": n if finite else None, "exported": e if finite else None,
                                "diff": e - n if finite else None})
-        evaluators.append({"evaluator": evaluator, "points": points, "histogram": _histogram(points)})
+        evaluators.append({"evaluator": evaluator, "points": points, "histogram": _histogram(points),
+                           "largest": _largest(points)})
     return {"available": True, "columns": columns, "evaluators": evaluators}
+
+
+def _largest(points: list[dict[str, Any]], count: int = LARGEST) -> list[dict[str, Any]]:
+    """The rows where the evaluator differs most from the native pipeline (no output counts as most)."""
+    return sorted(points, key=lambda p: -abs(p["diff"]) if p["diff"] is not None else -np.inf)[:count]
 
 
 def _histogram(points: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -71,6 +71,10 @@ def test_model_page_scatter_and_differences(console, console_repo: Path, page):
         bars = page.count(f'[data-plot="diff"][data-index="{i}"] g[aria-label="rect"] rect')
         assert bars == len(e["histogram"]) == 20
         assert sum(b["count"] for b in e["histogram"]) == rows
+        # the table under the plots lists where it differs most: its largest difference is the report's
+        largest = p.locator(f'#largest tr[data-evaluator="{e["evaluator"]}"] td:last-child').all_inner_texts()
+        assert len(largest) == 5
+        assert abs(float(largest[0])) == float(f'{manifest["fidelity"][e["evaluator"]]["max_abs_diff"]:.3g}')
     assert page.errors == []
 
 

@@ -40,6 +40,7 @@ def test_pages_without_javascript_show_their_tables(console, browser, tmp_path):
         p = off.open(f"{console}/ui/models/credit_risk", "model-nojs", plotted=False)
         assert off.count("#versions tbody tr") == 2 and off.count("#fidelity tbody tr") == 4
         assert off.count("#schema tbody tr") == 7 and off.count("svg") == 0
+        assert off.count("#largest tbody tr") == 4 * 5  # where each of the four evaluators differs most
         assert "JavaScript is off" in p.locator("main").inner_text()
         off.open(f"{console}/ui/jobs/credit_nightly", "job-nojs", plotted=False)
         assert off.count("#runs tbody tr") == 4 and off.count("table.histogram tbody tr") == 10
