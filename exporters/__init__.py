@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from exporters import artifacts, boundary, denylist, fidelity
+from exporters import artifacts, boundary, denylist, fidelity, fidelity_rows
 from exporters.artifacts import FILES, FORMATS
 from exporters.gate import Gate, parse_formats, parse_require
 from exporters.introspect import PipelineInfo, inspect_pipeline
@@ -128,7 +128,8 @@ def export_bundle(pipeline: Any, sample: pd.DataFrame, *, name: str, repo: str |
         gate.check()
         write_manifest(tmp, manifest)
         staged = Bundle.load(tmp)
-        reports = measure(staged, verify, native, tol, engines_for(staged), kinds=kinds)
+        outputs: dict[str, Prediction] = {}
+        reports = measure(staged, verify, native, tol, engines_for(staged), kinds=kinds, outputs=outputs)
         for fmt in gate.measured(reports):
             log.debug("%s left out: disagrees with the native pipeline", fmt)
             manifest.pop(fmt, None)
@@ -138,15 +139,20 @@ def export_bundle(pipeline: Any, sample: pd.DataFrame, *, name: str, repo: str |
         gate.check()
         manifest["fidelity"] = reports
         manifest["excluded"] = gate.excluded
+        # per-row outputs of every evaluator measured (the console's scatter); not a model artifact
+        rows_meta = fidelity_rows.write(tmp / fidelity_rows.FILE, verify, info.schema, kinds, native, outputs)
+        manifest["fidelity_rows"] = artifact_entry(tmp / fidelity_rows.FILE, **rows_meta)
         write_manifest(tmp, manifest)
     return Bundle.load(repo / name / version)
 
 
 def measure(bundle: Bundle, frame: pd.DataFrame, native: Prediction, tolerance: float,
-            engines: Sequence[str], *, kinds: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
+            engines: Sequence[str], *, kinds: Sequence[str] | None = None,
+            outputs: dict[str, Prediction] | None = None) -> dict[str, dict[str, Any]]:
     """Score ``frame`` with each engine and compare with ``native``; an engine that fails is reported.
 
-    ``kinds`` labels each row (:func:`fidelity.row_kinds`) so a failing report names its worst rows."""
+    ``kinds`` labels each row (:func:`fidelity.row_kinds`) so a failing report names its worst rows;
+    ``outputs``, when given, receives each engine's predictions."""
     from scorebridge.engines import load_engine
 
     columns = bundle.schema.from_frame(frame)
@@ -155,7 +161,10 @@ def measure(bundle: Bundle, frame: pd.DataFrame, native: Prediction, tolerance: 
         gating = name in fidelity.GATING
         try:
             engine = load_engine(bundle, name)
-            report = fidelity.compare(engine.predict_columns(columns), native, tolerance, kinds)
+            prediction = engine.predict_columns(columns)
+            if outputs is not None:
+                outputs[name] = prediction
+            report = fidelity.compare(prediction, native, tolerance, kinds)
             report = {"evaluator": engine.describe(), **report, "gating": gating}
         except Exception as exc:  # report any runtime's failure; gating ones fail the export
             log.debug("%s evaluation failed: %s", name, exc)  # the report shows it

@@ -2,7 +2,8 @@
 
 Trains the sample pipelines, exports them to verified bundles (printing each fidelity table),
 scores a file locally, serves the credit-risk model over HTTP and scores it, runs one T+1 batch job
-over a sample partition, and scores the model from generated Java code both ways.
+over a sample partition, and scores the model from generated Java code both ways; it ends with the
+command that opens the web console over the models and that nightly run.
 """
 
 from __future__ import annotations
@@ -86,7 +87,27 @@ def run(workdir: Path, skip: set[str] | None = None) -> int:
 
     _stage("done")
     print(f"everything the demo wrote is under {workdir.resolve()}")
+    _stage("next: open the web console (models, fidelity, the nightly run)")
+    command, url = console_command(repo, None if "batch" in skip else workdir / "batch")
+    print(f"run   {command}")
+    print(f"open  {url}")
+    print("      (scorebridge serve --repo ... --jobs ... serves the same console at /ui/ beside the scoring API)")
     return 0
+
+
+def console_command(repo: Path, jobs: Path | None, port: int | None = None) -> tuple[str, str]:
+    """The command that serves the console over ``repo`` (and the jobs in ``jobs``), and its URL."""
+    import shlex
+
+    from scoring_service.cli import CONSOLE_PORT
+
+    port = port or CONSOLE_PORT
+
+    parts = ["scorebridge", "console", "--repo", str(repo.resolve())]
+    if jobs is not None:
+        parts += ["--jobs", str(jobs.resolve())]
+    parts += ["--port", str(port)]
+    return shlex.join(parts), f"http://127.0.0.1:{port}/ui/"
 
 
 def _show_partition(partition: Path) -> None:

@@ -175,8 +175,16 @@ def create_app(config: ServiceConfig | Mapping[str, Any] | None = None) -> Flask
     service = Service(config)
     app.extensions["scorebridge"] = service
     register_error_handlers(app)
-    for bp in (v1_blueprint(service), v2_blueprint(service), ops_blueprint(service), admin_blueprint(service)):
+    blueprints = [ops_blueprint(service)]
+    if not config.console_only:
+        blueprints += [v1_blueprint(service), v2_blueprint(service), admin_blueprint(service)]
+    if config.ui:
+        from web_console import console_blueprint
+
+        blueprints.append(console_blueprint(service))
+    for bp in blueprints:
         app.register_blueprint(bp)
-    app.wsgi_app = JsonPredictFastPath(app, service)  # type: ignore[method-assign]
+    if not config.console_only:
+        app.wsgi_app = JsonPredictFastPath(app, service)  # type: ignore[method-assign]
     service.start()
     return app

@@ -1,4 +1,5 @@
-"""``scorebridge serve``: the scoring service under gunicorn. The scorebridge CLI calls :func:`register`."""
+"""``scorebridge serve`` (the scoring service under gunicorn) and ``scorebridge console`` (its web console
+alone). The scorebridge CLI calls :func:`register`."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import argparse
 import os
 
 from scoring_service.config import SERVE_ENGINES, ServiceConfig
+
+CONSOLE_PORT = 8090  # ``scorebridge console``'s default port (the service's is 8080)
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,6 +45,18 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="rotated audit files to keep: audit.jsonl.1 ... .N (default 5)")
     parser.add_argument("--max-records", type=int, default=10_000, help="records per request (default 10000)")
     parser.add_argument("--max-body-mb", type=float, default=32.0, help="request body limit in MiB (default 32)")
+    parser.add_argument("--no-ui", dest="ui", action="store_false",
+                        help="do not serve the read-only web console at /ui/ (served by default)")
+    add_console_arguments(parser)
+
+
+def add_console_arguments(parser: argparse.ArgumentParser) -> None:
+    """The console's options, shared by ``serve`` and ``console``."""
+    parser.add_argument("--jobs", metavar="DIR", default=None,
+                        help="directory of batch job files (*.toml) whose runs the console shows")
+    parser.add_argument("--ui-token", metavar="TOKEN", default=None,
+                        help="token the console asks for (default: $SCOREBRIDGE_UI_TOKEN; none: open to whoever "
+                             "reaches the port)")
 
 
 def config_from_args(args: argparse.Namespace) -> ServiceConfig:
@@ -53,7 +68,23 @@ def config_from_args(args: argparse.Namespace) -> ServiceConfig:
                          admin_token=os.environ.get("SCOREBRIDGE_ADMIN_TOKEN"),
                          max_records=args.max_records, max_body_bytes=int(args.max_body_mb * 1024 * 1024),
                          audit_log=audit, audit_sample=args.audit_sample,
-                         audit_max_bytes=int(args.audit_max_mb * 1024 * 1024) or None, audit_keep=args.audit_keep)
+                         audit_max_bytes=int(args.audit_max_mb * 1024 * 1024) or None, audit_keep=args.audit_keep,
+                         ui=args.ui, **console_settings(args))
+
+
+def console_settings(args: argparse.Namespace) -> dict[str, object]:
+    """The console's settings from parsed options (the token from the environment when not given)."""
+    return {"jobs": args.jobs, "ui_token": args.ui_token or os.environ.get("SCOREBRIDGE_UI_TOKEN")}
+
+
+def run_console(args: argparse.Namespace) -> int:
+    """``scorebridge console``: the console alone (no scoring API, no audit log), until stopped."""
+    from scoring_service.server import serve
+
+    config = ServiceConfig(repo=args.repo, poll_interval=args.poll_interval, audit_log=None, console_only=True,
+                           **console_settings(args))
+    serve(config, host=args.host, port=args.port, workers=1, threads=4, cpu_affinity="off")
+    return 0
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -73,3 +104,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "/metrics. Set SCOREBRIDGE_ADMIN_TOKEN to enable POST /v1/admin/reload.")
     add_serve_arguments(parser)
     parser.set_defaults(func=run_serve)
+
+    console = subparsers.add_parser(
+        "console", help="serve the read-only web console alone (models, fidelity, nightly runs)",
+        description="Serve the web console at /ui/ without the scoring API: the models of a repository, their "
+                    "versions and fidelity, and the runs of the batch jobs in --jobs (see docs/console.md).")
+    console.add_argument("--repo", required=True, help="model repository directory (<repo>/<name>/<version>/)")
+    console.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    console.add_argument("--port", type=int, default=CONSOLE_PORT, help=f"port (default {CONSOLE_PORT})")
+    console.add_argument("--poll-interval", type=float, default=10.0, metavar="SECONDS",
+                         help="rescan the repository every SECONDS (default 10; 0: never)")
+    add_console_arguments(console)
+    console.set_defaults(func=run_console)

@@ -33,6 +33,9 @@ class ServiceConfig:
     every version); older ones answer 404 ``version_not_loaded``.
     ``audit_max_bytes`` rotates an audit file at that size (``None``: never; ``logrotate`` may still
     rename it, see :mod:`scoring_service.audit`), keeping ``audit_keep`` rotated files.
+    ``ui`` serves the read-only web console at ``/ui/`` (``web_console``); ``ui_token``, when set, is
+    needed to see it; ``jobs`` is a directory of batch job files whose runs the console shows;
+    ``console_only`` serves the console (and the health endpoints) without the scoring API.
     ``runtime_dir`` is a directory shared by the workers of one server (reload fan-out); the
     gunicorn runner sets it, other WSGI servers may leave it ``None`` (reload then affects only the
     process that received the call).
@@ -55,11 +58,16 @@ class ServiceConfig:
     audit_keep: int = 5
     runtime_dir: Path | None = None
     reload_wait: float = 30.0
+    ui: bool = True
+    ui_token: str | None = None
+    jobs: Path | None = None
+    console_only: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "repo", Path(self.repo))
-        if self.runtime_dir is not None:
-            object.__setattr__(self, "runtime_dir", Path(self.runtime_dir))
+        for key in ("runtime_dir", "jobs"):
+            if getattr(self, key) is not None:
+                object.__setattr__(self, key, Path(getattr(self, key)))
         if self.engine not in SERVE_ENGINES:
             raise ConfigError(f"unknown engine {self.engine!r}: choose one of {', '.join(SERVE_ENGINES)}")
         if self.engine_threads < 1 or (self.batch_threads is not None and self.batch_threads < 1):
@@ -78,8 +86,13 @@ class ServiceConfig:
             raise ConfigError(f"audit_keep is a number of rotated files (0 or more), got {self.audit_keep}")
         if not 0.0 <= self.audit_sample <= 1.0:
             raise ConfigError(f"audit_sample is a rate between 0 and 1, got {self.audit_sample}")
-        if self.admin_token == "":
-            object.__setattr__(self, "admin_token", None)
+        for key in ("admin_token", "ui_token"):
+            if getattr(self, key) == "":
+                object.__setattr__(self, key, None)
+        if self.console_only and not self.ui:
+            raise ConfigError("console_only serves nothing but the console: it cannot go with ui off")
+        if self.jobs is not None and not self.jobs.is_dir():
+            raise ConfigError(f"jobs: {self.jobs} is not a directory (it should hold the batch job files, *.toml)")
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> ServiceConfig:
@@ -99,11 +112,13 @@ class ServiceConfig:
         if not env.get("SCOREBRIDGE_REPO"):
             raise ConfigError("set SCOREBRIDGE_REPO to the model repository directory")
         values: dict[str, Any] = {"repo": env["SCOREBRIDGE_REPO"],
-                                  "admin_token": env.get("SCOREBRIDGE_ADMIN_TOKEN")}
+                                  "admin_token": env.get("SCOREBRIDGE_ADMIN_TOKEN"),
+                                  "ui_token": env.get("SCOREBRIDGE_UI_TOKEN"),
+                                  "jobs": env.get("SCOREBRIDGE_JOBS") or None}
         casts = {"engine": str, "trust_pickles": _flag, "engine_threads": int, "batch_threads": int,
                  "batch_rows": int, "poll_interval": float, "max_versions": int,
                  "max_records": int, "max_body_bytes": int, "audit_sample": float, "audit_log": _audit_dest,
-                 "audit_max_bytes": int, "audit_keep": int}
+                 "audit_max_bytes": int, "audit_keep": int, "ui": _flag}
         for key, cast in casts.items():
             raw = env.get(f"SCOREBRIDGE_{key.upper()}")
             if raw is not None:

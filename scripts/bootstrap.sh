@@ -3,7 +3,8 @@
 #   bash scripts/bootstrap.sh [EXTRAS]     EXTRAS: export (default) or test
 # System packages: a JDK (sklearn2pmml and JPMML run on Java; javac builds the Java client),
 # JUnit 5 and Gson (the Java client's tests; Maven Central is not assumed to be reachable), Maven with the
-# plugins java_client/pom.xml pins (Debian's /usr/share/maven-repo), wrk (benchmarks/java_bench.py).
+# plugins java_client/pom.xml pins (Debian's /usr/share/maven-repo), wrk (benchmarks/java_bench.py), npm (the
+# web console's charting library) and, for the test extra, chromium (the console's browser tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="${1:-export}"
@@ -22,6 +23,9 @@ done
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
 # the scoring service's tests rotate the audit log with the real logrotate
 [ "$extras" != test ] || command -v logrotate >/dev/null 2>&1 || [ -x /usr/sbin/logrotate ] || need+=(logrotate)
+# the web console's charting library comes from npm; its browser tests drive Debian's headless Chromium
+command -v npm >/dev/null 2>&1 || need+=(npm)
+[ "$extras" != test ] || command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ "${#need[@]}" -gt 0 ]; then
   if ! command -v apt-get >/dev/null 2>&1; then
     echo "scorebridge: please install ${need[*]} (or equivalents) with your package manager" >&2
@@ -34,6 +38,14 @@ if [ "${#need[@]}" -gt 0 ]; then
   lock=(-o DPkg::Lock::Timeout=300)
   $sudo apt-get "${lock[@]}" update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get "${lock[@]}" install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# the web console's plots: Observable Plot and d3, pinned in package-lock.json, copied into the package
+# (git-ignored, shipped as package data); without them the console serves its tables only
+if npm ci --silent --no-audit --no-fund; then
+  mkdir -p web_console/static/vendor
+  cp node_modules/d3/dist/d3.min.js node_modules/@observablehq/plot/dist/plot.umd.min.js web_console/static/vendor/
+else
+  echo "scorebridge: npm ci failed: the web console will show its tables without plots" >&2
 fi
 "$python" -m pip install -q --disable-pip-version-check -e ".[$extras]"
 # java_client/.mvn/: the project-local Maven repository (JPMML and Gson from the wheels), so `mvn -o package` works

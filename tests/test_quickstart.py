@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 import subprocess
 import sys
+import time
+from pathlib import Path
+
+import requests
+
+from scoring_service.testing import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_quickstart_runs_every_stage(tmp_path):
@@ -21,3 +31,34 @@ def test_quickstart_runs_every_stage(tmp_path):
     # the gating artifacts passed for every model
     gating = [ln for ln in out.splitlines() if ln.startswith(("pmml ", "onnx "))]
     assert len(gating) == 6 and all(ln.rstrip().endswith("pass") for ln in gating), gating
+
+    # it ends with the command that opens the console over the models and the nightly run: run it
+    run_line, open_line = out.rstrip().splitlines()[-3:-1]
+    qs = tmp_path / "qs"
+    assert run_line == (f"run   scorebridge console --repo {shlex.quote(str((qs / 'models').resolve()))} "
+                        f"--jobs {shlex.quote(str((qs / 'batch').resolve()))} --port 8090")
+    assert open_line == "open  http://127.0.0.1:8090/ui/"
+    port = free_port()
+    command = [sys.executable, "-m", *shlex.split(run_line[len("run   "):])[:-1], str(port)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    console = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    try:
+        base, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 120
+        while True:
+            try:
+                if requests.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert console.poll() is None and time.monotonic() < deadline, "the printed console did not start"
+            time.sleep(0.2)
+        overview = requests.get(f"{base}/ui/api/models", timeout=30).json()
+        assert [m["name"] for m in overview["models"]] == ["credit_risk", "diabetes_progression", "wine_class"]
+        (job,) = overview["jobs"]
+        assert job["job"] == "credit_nightly" and job["last_run"]["status"] == "success"
+        assert job["last_run"]["ds"] == "2026-11-21" and job["last_run"]["rows"] > 0
+        assert requests.get(f"{base}/ui/", timeout=30).status_code == 200
+    finally:
+        console.terminate()
+        console.wait(timeout=30)

@@ -39,7 +39,8 @@ def _projection_pipeline(domain: bool = False):
 
 
 def _model_files(bundle: Bundle) -> set[str]:
-    return {p.name for p in bundle.path.iterdir()} - {"manifest.json", "verification.parquet", "model.joblib"}
+    data = {"manifest.json", "verification.parquet", "fidelity_rows.parquet", "model.joblib"}
+    return {p.name for p in bundle.path.iterdir()} - data
 
 
 def test_onnx_that_cannot_convert_is_left_out_and_pmml_ships(pmml_only_bundle, domain_case) -> None:
