@@ -4,7 +4,8 @@
 # System packages: a JDK (sklearn2pmml and JPMML run on Java; javac builds the Java client),
 # JUnit 5 and Gson (the Java client's tests; Maven Central is not assumed to be reachable), Maven with the
 # plugins java_client/pom.xml pins (Debian's /usr/share/maven-repo), wrk (benchmarks/java_bench.py), npm (the
-# web console's charting library) and, for the test extra, chromium (the console's browser tests).
+# web console's charting library), redis-server (online features: the quickstart's keyed demo and the
+# tests' real Redis) and, for the test extra, chromium (the console's browser tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="${1:-export}"
@@ -21,6 +22,7 @@ for plugin in resources:3.3.0 compiler:3.10.1 jar:3.3.0 install:3.1.0 clean:3.2.
 done
 [ -d "$mvn_repo/plugins/maven-surefire-plugin/2.22.3" ] || need+=(libsurefire-java)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 # the scoring service's tests rotate the audit log with the real logrotate
 [ "$extras" != test ] || command -v logrotate >/dev/null 2>&1 || [ -x /usr/sbin/logrotate ] || need+=(logrotate)
 # the web console's charting library comes from npm; its browser tests drive Debian's headless Chromium

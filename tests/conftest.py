@@ -72,3 +72,13 @@ def pmml_only_bundle(domain_case, tmp_path_factory: pytest.TempPathFactory):
     pipeline, sample = domain_case
     repo = tmp_path_factory.mktemp("pmml-only") / "models"
     return export_bundle(pipeline, sample, name="domain", repo=repo, target="y")
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """A real ``redis-server`` on a free loopback port for the session (``online_features.server``);
+    tests that write to it use their own feature set names, or flush it themselves."""
+    from online_features.server import running_redis
+
+    with running_redis() as url:
+        yield url
