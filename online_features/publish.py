@@ -55,7 +55,7 @@ class PublishResult:
 
 def entity_array(column: pa.ChunkedArray | pa.Array, name: str) -> pa.Array:
     """The entity column as the layout's key text (a string array); a one-line error for nulls,
-    fractions, repeated keys or other types."""
+    fractions or other types (repeated keys are found by :func:`bucket_order`)."""
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
     if column.null_count:
@@ -77,18 +77,14 @@ def entity_array(column: pa.ChunkedArray | pa.Array, name: str) -> pa.Array:
     elif not (pa.types.is_integer(typ) or pa.types.is_string(typ) or pa.types.is_large_string(typ)):
         raise FeatureStoreError(f"entity column {name!r} has type {typ}: keys are strings or integers; "
                                 "nothing was published")
-    keys = pc.cast(column, pa.large_string())
-    if pc.count_distinct(keys).as_py() != len(keys):
-        counts = pc.value_counts(keys)
-        dupe = pc.filter(counts.field("values"), pc.greater(counts.field("counts"), 1))[0].as_py()
-        raise FeatureStoreError(f"entity column {name!r} repeats key {dupe!r}: a batch holds one row per key; "
-                                "nothing was published")
-    return keys
+    return pc.cast(column, pa.large_string())
 
 
 def entity_strings(column: pa.ChunkedArray | pa.Array, name: str) -> list[str]:
-    """The entity column as a list of key texts (see :func:`entity_array`)."""
-    return entity_array(column, name).to_pylist()
+    """The entity column as a list of key texts (see :func:`entity_array`); repeated keys are an error."""
+    keys = as_bytes(entity_array(column, name))
+    bucket_order(keys, 1, name)
+    return [k.decode() for k in keys]
 
 
 def encode_rows(table: pa.Table, features: Sequence[str]) -> list[bytes]:
@@ -110,6 +106,8 @@ def check_options(feature_set: str, table: pa.Table, *, entity: str, features: S
     twice = [f for i, f in enumerate(features) if f in features[:i]]
     if twice:
         raise FeatureStoreError(f"features: {twice[0]!r} is listed twice")
+    if table.num_rows == 0:  # an empty batch would become current and every lookup would miss
+        raise FeatureStoreError("the partition has no rows: nothing to publish")
     missing = [c for c in [entity, *features] if c not in table.column_names]
     if missing:
         raise FeatureStoreError(f"column {missing[0]!r} is not in the partition (it has: "
@@ -136,15 +134,17 @@ def publish_batch(url: str, feature_set: str, table: pa.Table, *, entity: str, f
     features = list(features)
     check_options(feature_set, table, entity=entity, features=features, dt=dt, keep_batches=keep_batches,
                   ttl_seconds=ttl_seconds, additive=additive)
-    keys = as_bytes(entity_array(table.column(entity), entity))
-    values = as_bytes(json_rows(table, features))
+    keys = entity_array(table.column(entity), entity)
     buckets = bucket_count(len(keys))
+    key_bytes = as_bytes(keys)
+    order, bounds = bucket_order(key_bytes, buckets, entity)
+    flat = _interleave(key_bytes, as_bytes(json_rows(table, features)), order)
     r = redis_client if redis_client is not None else client(url, timeout=30)
     try:
         generation = _reserve(r, feature_set)
         token = token_of(dt, generation)
-        _write_buckets(r, feature_set, token, keys, values, buckets, ttl_seconds)
-        info = BatchInfo(token=token, dt=dt, features=tuple(features), buckets=buckets, entities=len(keys),
+        _write_buckets(r, feature_set, token, flat, bounds, ttl_seconds)
+        info = BatchInfo(token=token, dt=dt, features=tuple(features), buckets=buckets, entities=len(flat) // 2,
                          entity=entity, additive=tuple(additive), timezone=timezone,
                          published_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"))
         kept, dropped = _flip(r, feature_set, generation, info, keep_batches)
@@ -155,7 +155,7 @@ def publish_batch(url: str, feature_set: str, table: pa.Table, *, entity: str, f
     except Exception as exc:  # redis.ConnectionError, TimeoutError, ResponseError (OOM, auth, ...)
         raise FeatureStoreError(f"feature store {redact(url)}: {type(exc).__name__}: "
                                 f"{_one_line(exc)}; the previous batches still serve") from None
-    return PublishResult(feature_set=feature_set, dt=dt, token=token, entities=len(keys), features=tuple(features),
+    return PublishResult(feature_set=feature_set, dt=dt, token=token, entities=len(flat) // 2, features=tuple(features),
                          buckets=buckets, batches=tuple(b.dt for b in kept),
                          duration_s=time.perf_counter() - started)
 
@@ -183,33 +183,74 @@ def _reserve(r: Any, feature_set: str) -> int:
                 continue
 
 
-def _bucket_order(keys: np.ndarray, buckets: int) -> tuple[np.ndarray, np.ndarray]:
-    """(row order grouped by bucket, bucket boundaries in that order): ``crc32(key) % buckets``."""
-    crc = zlib.crc32
-    of = np.fromiter((crc(k) for k in keys), dtype=np.uint32, count=len(keys)) % np.uint32(buckets)
-    order = np.argsort(of, kind="stable")
-    return order, np.searchsorted(of[order], np.arange(buckets + 1))
+def bucket_order(keys: np.ndarray, buckets: int, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(row order grouped by bucket, bucket boundaries in that order) for key texts ``keys`` (bytes):
+    the layout's ``crc32(key) % buckets``. Rows are sorted by (bucket, CRC), so a repeated key (same
+    CRC) sits next to its twin: only rows sharing a CRC are compared, and a repeat is an error."""
+    crc32 = zlib.crc32
+    crc = np.fromiter((crc32(k) for k in keys), dtype=np.uint64, count=len(keys))
+    composite = (crc % np.uint64(buckets)) << np.uint64(32) | crc
+    order = np.argsort(composite)
+    ranked = composite[order]
+    same = np.flatnonzero(ranked[1:] == ranked[:-1])
+    if len(same):
+        groups: dict[int, set[bytes]] = {}
+        for i in np.union1d(same, same + 1).tolist():
+            group = groups.setdefault(int(ranked[i]), set())
+            key = keys[order[i]]
+            if key in group:
+                raise FeatureStoreError(f"entity column {name!r} repeats key {key.decode()!r}: a batch holds one "
+                                        "row per key; nothing was published")
+            group.add(key)
+    return order, np.searchsorted(ranked >> np.uint64(32), np.arange(buckets + 1, dtype=np.uint64))
 
 
-def _write_buckets(r: Any, feature_set: str, token: str, keys: np.ndarray, values: np.ndarray, buckets: int,
-                   ttl_seconds: int) -> None:
-    """Pipelined ``HSET`` + ``EXPIRE`` of every bucket hash of batch ``token``."""
-    order, bounds = _bucket_order(keys, buckets)
-    flat = np.empty(2 * len(keys), dtype=object)  # field, value, field, value, ... grouped by bucket
+def _interleave(keys: np.ndarray, values: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """``[key, value, key, value, ...]`` in ``order``: HSET's arguments, each bucket's a contiguous
+    slice (NumPy object arrays: only references move)."""
+    flat = np.empty(2 * len(keys), dtype=object)
     flat[0::2] = keys[order]
     flat[1::2] = values[order]
-    pipe = r.pipeline(transaction=False)
-    command = pipe.execute_command
-    for b in range(buckets):
-        lo, hi = bounds[b], bounds[b + 1]
-        if lo == hi:
-            continue
-        key = bucket_key(feature_set, b, token)
-        command("HSET", key, *flat[2 * lo:2 * hi].tolist())
-        command("EXPIRE", key, ttl_seconds)
-        if (b + 1) % PIPELINE_BUCKETS == 0:
-            pipe.execute()
-    pipe.execute()
+    return flat
+
+
+def _write_buckets(r: Any, feature_set: str, token: str, flat: np.ndarray, bounds: np.ndarray,
+                   ttl_seconds: int) -> None:
+    """``HSET`` + ``EXPIRE`` of every bucket hash of batch ``token``, in chunks of
+    :data:`PIPELINE_BUCKETS` on one connection, one chunk ahead: chunk *k+1* is packed and sent
+    before chunk *k*'s replies are read, so Redis works while the next commands are packed.
+
+    The commands go through redis-py's connection (its ``pack_commands``: hiredis' C packer) and
+    the replies through its parser; a Redis error reply (say OOM) is raised, and the connection,
+    with replies left unread, is closed rather than returned to the pool."""
+    pool = r.connection_pool
+    conn = pool.get_connection()
+    try:
+        unread = 0
+        for lo in range(0, len(bounds) - 1, PIPELINE_BUCKETS):
+            commands = []
+            for b in range(lo, min(lo + PIPELINE_BUCKETS, len(bounds) - 1)):
+                first, last = 2 * int(bounds[b]), 2 * int(bounds[b + 1])
+                if first == last:
+                    continue
+                key = bucket_key(feature_set, b, token)
+                commands.append(("HSET", key, *flat[first:last].tolist()))
+                commands.append(("EXPIRE", key, ttl_seconds))
+            conn.send_packed_command(conn.pack_commands(commands))
+            _read_replies(conn, unread)
+            unread = len(commands)
+        _read_replies(conn, unread)
+    except BaseException:
+        conn.disconnect()
+        raise
+    finally:
+        pool.release(conn)
+
+
+def _read_replies(conn: Any, count: int) -> None:
+    read = conn.read_response
+    for _ in range(count):
+        read()
 
 
 def _next_batches(served: Sequence[BatchInfo], new: BatchInfo, keep: int) -> tuple[list[BatchInfo], list[BatchInfo]]:

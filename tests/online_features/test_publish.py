@@ -6,6 +6,7 @@ import math
 import threading
 import uuid
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pytest
@@ -277,3 +278,25 @@ def test_features_of_an_unsupported_type_are_one_line_errors(redis_url, name):
     t = table(3).append_column("when", pa.array([1, 2, 3], pa.timestamp("s")))
     with pytest.raises(FeatureStoreError, match="'when'"):
         publish_batch(redis_url, name, t, entity="customer_id", features=["income", "when"], dt="2026-11-30")
+
+
+def test_random_floats_round_trip_bit_for_bit():
+    rng = np.random.default_rng(3)
+    bits = rng.integers(0, 2 ** 63, 200_000, dtype=np.uint64) | (rng.integers(0, 2, 200_000, dtype=np.uint64) << 63)
+    values = bits.view(np.float64)
+    ints = rng.integers(-2 ** 63, 2 ** 63 - 1, 200_000, dtype=np.int64, endpoint=True)
+    t = pa.table({"f": values, "i": ints})
+    rows = [orjson.loads(v) for v in encode_rows(t, ["f", "i"])]
+    for (f, i), x, n in zip(rows, values.tolist(), ints.tolist()):
+        if math.isfinite(x):
+            assert isinstance(f, float) and f.hex() == x.hex()
+        else:
+            assert f is None
+        assert i == n
+
+
+def test_published_values_decode_to_the_input(r, redis_url, name):
+    t = pa.table({"customer_id": ["a", "b", "c"], "x": [0.1, math.nan, None], "n": pa.array([1, None, 3], pa.int16()),
+                  "s": pa.array(["é\"", None, "é\""]).dictionary_encode()})
+    publish_batch(redis_url, name, t, entity="customer_id", features=["s", "x", "n"], dt="2026-11-30")
+    assert [lookup(r, name, k) for k in "abc"] == [["é\"", 0.1, 1], [None, None, None], ["é\"", None, 3]]
