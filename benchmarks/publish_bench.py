@@ -4,9 +4,9 @@ Publishes a generated batch (1,000,000 entities x 7 features by default: five nu
 NaN, a boolean-like integer flag and one categorical string) as one feature set and prints, per
 round, the entities published per second by wall clock and by this process' CPU time (the client;
 Redis runs in its own process, whose CPU seconds are printed too), and Redis' ``used_memory``
-growth per entity once the batch is current. Each round publishes the same table as a new date with ``keep_batches=1``, so the previous
-round's batch is deleted after the flip (the memory figure is measured before that delete lands:
-``UNLINK`` frees in the background, so it is taken as the growth of the first round).
+growth per entity once the batch is current. Each round publishes the same table as a new date
+with ``keep_batches=1``, so the previous round's batch is deleted after the flip (``UNLINK`` frees
+in the background, so the memory figure is the growth of the first round).
 
 Also prints the encoding step alone (``online_features.encode.json_rows`` plus the conversion to
 ``bytes``) and, with ``--profile``, a cProfile of one publish (top 15 by cumulative time).
