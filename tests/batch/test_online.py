@@ -231,3 +231,22 @@ def test_kill_9_midway_leaves_the_previous_batch_serving_and_a_rerun_flips(tmp_p
     assert flipped.current.token == f"{DS}.3" and len(flipped.batches) == 1  # .2 stays reserved by the killed one
     assert [values_of(r, set_name, p["user_id"]) for p in probes] == before
     assert json.loads((tmp_path / "warehouse/scores" / f"dt={DS}" / PUBLISHED).read_text())["token"] == f"{DS}.3"
+
+
+def test_a_csv_input_publishes_its_entity_text_as_is(tmp_path, write_job, credit_bundle, redis_url, r, set_name):
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    frame = credit_bundle.read_verification()[credit_bundle.schema.names].head(5)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = table.add_column(0, "user_id", pa.array(["007", "008", "009", "010", "011"]))
+    part = tmp_path / "warehouse/features" / f"dt={DS}"
+    part.mkdir(parents=True)
+    pacsv.write_csv(table, part / "part-00000.csv")
+    (part / SUCCESS).touch()
+    doc = online_doc(credit_bundle, redis_url, set_name, features=["income", "region"])
+    doc["input"]["format"] = "csv"
+    run_job(load_job(write_job(doc)), DS, tty=False)
+    first = table.to_pylist()[0]
+    assert values_of(r, set_name, "007") == {"income": float(first["income"]), "region": first["region"]}
+    assert values_of(r, set_name, "7") is None

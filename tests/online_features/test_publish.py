@@ -300,3 +300,26 @@ def test_published_values_decode_to_the_input(r, redis_url, name):
                   "s": pa.array(["é\"", None, "é\""]).dictionary_encode()})
     publish_batch(redis_url, name, t, entity="customer_id", features=["s", "x", "n"], dt="2026-11-30")
     assert [lookup(r, name, k) for k in "abc"] == [["é\"", 0.1, 1], [None, None, None], ["é\"", None, 3]]
+
+
+def test_two_publishes_at_once_both_end_up_served(redis_url, r, name):
+    """The flip re-reads the pointer under WATCH: a publish that flipped meanwhile is kept."""
+    errors: list[BaseException] = []
+
+    def run(dt: str, scale: float) -> None:
+        try:
+            publish(redis_url, name, table(20_000, scale=scale), dt)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(dt, s)) for dt, s in (("2026-11-29", 1), ("2026-11-30", 2))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    meta = read_meta(r, name)
+    assert [b.dt for b in meta.batches] == ["2026-11-30", "2026-11-29"] and meta.generation >= 2
+    assert len({b.token for b in meta.batches}) == 2
+    assert lookup(r, name, "3") == [6.5, 3, "a"]
+    assert lookup(r, name, "3", meta.batches[1].token) == [3.5, 3, "a"]
