@@ -22,6 +22,7 @@ import argparse
 import cProfile
 import os
 import pstats
+import resource
 import sys
 import time
 from pathlib import Path
@@ -79,11 +80,9 @@ def main() -> None:
 
     table = make_table(args.entities)
     n = table.num_rows
-    t0 = time.perf_counter()
-    as_bytes(json_rows(table, FEATURES))
-    encode = time.perf_counter() - t0
-    print(f"entities {n:,} x {len(FEATURES)} features; encode alone {encode:.3f} s ({n / encode:,.0f} rows/s); "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"entities {n:,} x {len(FEATURES)} features; load average {os.getloadavg()[0]:.1f} on "
+          f"{os.cpu_count()} CPUs", flush=True)
     with running_redis() as url, client(url) as r:
         base = used_memory(r)
         for i in range(args.rounds):
@@ -98,7 +97,14 @@ def main() -> None:
             if i == 0:
                 grown = used_memory(r) - base
                 line += f"; Redis used_memory +{grown / 2**20:.1f} MiB = {grown / n:.1f} bytes/entity"
+            if i == 0:
+                rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                line += f"; publisher peak RSS {rss:.0f} MiB ({rss0:.0f} MiB with the table built)"
             print(line, flush=True)
+        t0 = time.perf_counter()
+        as_bytes(json_rows(table, FEATURES))
+        encode = time.perf_counter() - t0
+        print(f"encode alone (json_rows + bytes): {encode:.3f} s ({n / encode:,.0f} rows/s)")
         if args.profile:
             profiler = cProfile.Profile()
             profiler.enable()

@@ -8,16 +8,16 @@ pointer in one ``WATCH``/``MULTI``/``EXEC`` on the meta hash; only then are the 
 the orphaned keys expire with their TTL, and since their generation stays reserved no later
 publish writes into them.
 
-The rows are encoded column by column (:mod:`online_features.encode`); the per-entity Python work
-left is handing each key and value to redis-py, whose hiredis ``pack_command`` writes the wire
-format.
+The rows are grouped by bucket and encoded column by column (:mod:`online_features.encode`), a
+slab of buckets at a time; the per-entity Python work left is handing each key and value to
+redis-py, whose hiredis ``pack_command`` writes the wire format.
 """
 
 from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -27,11 +27,13 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from online_features.encode import as_bytes, json_rows
+from online_features.encode import RowEncoder, as_bytes, json_rows
 from online_features.layout import bucket_count, bucket_key, meta_key, token_of
 from online_features.store import BatchInfo, FeatureStoreError, check_set_name, client, parse_meta, redact
 
 PIPELINE_BUCKETS = 256  # buckets per pipeline round trip (about 16k entities)
+SLAB_BUCKETS = 4096  # buckets encoded at a time (about 262k entities): bounds the Python objects in memory
+SLAB_ROWS = 1 << 18  # keys hashed at a time
 
 
 @dataclass(frozen=True)
@@ -82,9 +84,9 @@ def entity_array(column: pa.ChunkedArray | pa.Array, name: str) -> pa.Array:
 
 def entity_strings(column: pa.ChunkedArray | pa.Array, name: str) -> list[str]:
     """The entity column as a list of key texts (see :func:`entity_array`); repeated keys are an error."""
-    keys = as_bytes(entity_array(column, name))
-    bucket_order(keys, 1, name)
-    return [k.decode() for k in keys]
+    keys = entity_array(column, name)
+    check_unique(keys, key_crcs(keys), name)
+    return keys.to_pylist()
 
 
 def encode_rows(table: pa.Table, features: Sequence[str]) -> list[bytes]:
@@ -135,16 +137,17 @@ def publish_batch(url: str, feature_set: str, table: pa.Table, *, entity: str, f
     check_options(feature_set, table, entity=entity, features=features, dt=dt, keep_batches=keep_batches,
                   ttl_seconds=ttl_seconds, additive=additive)
     keys = entity_array(table.column(entity), entity)
+    crc = key_crcs(keys)
+    check_unique(keys, crc, entity)
+    encoder = RowEncoder(table, features)  # checks every feature's type before anything is written
     buckets = bucket_count(len(keys))
-    key_bytes = as_bytes(keys)
-    order, bounds = bucket_order(key_bytes, buckets, entity)
-    flat = _interleave(key_bytes, as_bytes(json_rows(table, features)), order)
+    order, bounds = bucket_order(crc, buckets)
     r = redis_client if redis_client is not None else client(url, timeout=30)
     try:
         generation = _reserve(r, feature_set)
         token = token_of(dt, generation)
-        _write_buckets(r, feature_set, token, flat, bounds, ttl_seconds)
-        info = BatchInfo(token=token, dt=dt, features=tuple(features), buckets=buckets, entities=len(flat) // 2,
+        _write_buckets(r, feature_set, token, _slabs(keys, encoder, order, bounds), ttl_seconds)
+        info = BatchInfo(token=token, dt=dt, features=tuple(features), buckets=buckets, entities=len(keys),
                          entity=entity, additive=tuple(additive), timezone=timezone,
                          published_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"))
         kept, dropped = _flip(r, feature_set, generation, info, keep_batches)
@@ -155,8 +158,8 @@ def publish_batch(url: str, feature_set: str, table: pa.Table, *, entity: str, f
     except Exception as exc:  # redis.ConnectionError, TimeoutError, ResponseError (OOM, auth, ...)
         raise FeatureStoreError(f"feature store {redact(url)}: {type(exc).__name__}: "
                                 f"{_one_line(exc)}; the previous batches still serve") from None
-    return PublishResult(feature_set=feature_set, dt=dt, token=token, entities=len(flat) // 2, features=tuple(features),
-                         buckets=buckets, batches=tuple(b.dt for b in kept),
+    return PublishResult(feature_set=feature_set, dt=dt, token=token, entities=len(keys),
+                         features=tuple(features), buckets=buckets, batches=tuple(b.dt for b in kept),
                          duration_s=time.perf_counter() - started)
 
 
@@ -183,42 +186,63 @@ def _reserve(r: Any, feature_set: str) -> int:
                 continue
 
 
-def bucket_order(keys: np.ndarray, buckets: int, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """(row order grouped by bucket, bucket boundaries in that order) for key texts ``keys`` (bytes):
-    the layout's ``crc32(key) % buckets``. Rows are sorted by (bucket, CRC), so a repeated key (same
-    CRC) sits next to its twin: only rows sharing a CRC are compared, and a repeat is an error."""
+def key_crcs(keys: pa.Array) -> np.ndarray:
+    """zlib's CRC-32 of every key's UTF-8 text (the layout's bucket hash), a slice at a time."""
     crc32 = zlib.crc32
-    crc = np.fromiter((crc32(k) for k in keys), dtype=np.uint64, count=len(keys))
-    composite = (crc % np.uint64(buckets)) << np.uint64(32) | crc
-    order = np.argsort(composite)
-    ranked = composite[order]
-    same = np.flatnonzero(ranked[1:] == ranked[:-1])
-    if len(same):
-        groups: dict[int, set[bytes]] = {}
-        for i in np.union1d(same, same + 1).tolist():
-            group = groups.setdefault(int(ranked[i]), set())
-            key = keys[order[i]]
-            if key in group:
-                raise FeatureStoreError(f"entity column {name!r} repeats key {key.decode()!r}: a batch holds one "
-                                        "row per key; nothing was published")
-            group.add(key)
-    return order, np.searchsorted(ranked >> np.uint64(32), np.arange(buckets + 1, dtype=np.uint64))
+    out = np.empty(len(keys), dtype=np.uint32)
+    for start in range(0, len(keys), SLAB_ROWS):
+        part = as_bytes(keys.slice(start, SLAB_ROWS))
+        out[start:start + len(part)] = np.fromiter((crc32(k) for k in part), dtype=np.uint32, count=len(part))
+    return out
 
 
-def _interleave(keys: np.ndarray, values: np.ndarray, order: np.ndarray) -> np.ndarray:
-    """``[key, value, key, value, ...]`` in ``order``: HSET's arguments, each bucket's a contiguous
-    slice (NumPy object arrays: only references move)."""
-    flat = np.empty(2 * len(keys), dtype=object)
-    flat[0::2] = keys[order]
-    flat[1::2] = values[order]
-    return flat
+def check_unique(keys: pa.Array, crc: np.ndarray, name: str) -> None:
+    """A one-line error for a repeated key: a repeat shares its twin's CRC, so only the keys whose CRC
+    is not unique are compared."""
+    ranked = np.sort(crc)
+    shared = ranked[1:][ranked[1:] == ranked[:-1]]
+    if not len(shared):
+        return
+    seen: set[str] = set()
+    for i in np.flatnonzero(np.isin(crc, shared)).tolist():
+        key = keys[i].as_py()
+        if key in seen:
+            raise FeatureStoreError(f"entity column {name!r} repeats key {key!r}: a batch holds one row per key; "
+                                    "nothing was published")
+        seen.add(key)
 
 
-def _write_buckets(r: Any, feature_set: str, token: str, flat: np.ndarray, bounds: np.ndarray,
+def bucket_order(crc: np.ndarray, buckets: int) -> tuple[np.ndarray, np.ndarray]:
+    """(row order grouped by bucket, bucket boundaries in that order): bucket ``crc % buckets``."""
+    of = crc % np.uint32(buckets)
+    if buckets <= 1 << 16:
+        of = of.astype(np.uint16)  # NumPy's stable sort of 16-bit keys is a radix sort
+    order = np.argsort(of, kind="stable")
+    bounds = np.zeros(buckets + 1, dtype=np.int64)
+    np.cumsum(np.bincount(of, minlength=buckets), out=bounds[1:])
+    return order, bounds
+
+
+def _slabs(keys: pa.Array, encoder: RowEncoder, order: np.ndarray,
+           bounds: np.ndarray) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """``(first bucket, [key, value, key, value, ...], bucket boundaries within)`` for
+    :data:`SLAB_BUCKETS` buckets at a time: the rows are encoded and turned into ``bytes`` a slab
+    at a time, so the Python objects in memory stay bounded whatever the batch's size."""
+    buckets = len(bounds) - 1
+    for first in range(0, buckets, SLAB_BUCKETS):
+        last = min(first + SLAB_BUCKETS, buckets)
+        rows = order[bounds[first]:bounds[last]]
+        flat = np.empty(2 * len(rows), dtype=object)
+        flat[0::2] = as_bytes(keys.take(pa.array(rows)))
+        flat[1::2] = as_bytes(encoder.rows(rows))
+        yield first, flat, bounds[first:last + 1] - bounds[first]
+
+
+def _write_buckets(r: Any, feature_set: str, token: str, slabs: Iterable[tuple[int, np.ndarray, np.ndarray]],
                    ttl_seconds: int) -> None:
     """``HSET`` + ``EXPIRE`` of every bucket hash of batch ``token``, in chunks of
-    :data:`PIPELINE_BUCKETS` on one connection, one chunk ahead: chunk *k+1* is packed and sent
-    before chunk *k*'s replies are read, so Redis works while the next commands are packed.
+    :data:`PIPELINE_BUCKETS` on one connection, one chunk ahead: chunk *k+1* is encoded, packed and
+    sent before chunk *k*'s replies are read, so Redis works while the next commands are prepared.
 
     The commands go through redis-py's connection (its ``pack_commands``: hiredis' C packer) and
     the replies through its parser; a Redis error reply (say OOM) is raised, and the connection,
@@ -227,18 +251,19 @@ def _write_buckets(r: Any, feature_set: str, token: str, flat: np.ndarray, bound
     conn = pool.get_connection()
     try:
         unread = 0
-        for lo in range(0, len(bounds) - 1, PIPELINE_BUCKETS):
-            commands = []
-            for b in range(lo, min(lo + PIPELINE_BUCKETS, len(bounds) - 1)):
-                first, last = 2 * int(bounds[b]), 2 * int(bounds[b + 1])
-                if first == last:
-                    continue
-                key = bucket_key(feature_set, b, token)
-                commands.append(("HSET", key, *flat[first:last].tolist()))
-                commands.append(("EXPIRE", key, ttl_seconds))
-            conn.send_packed_command(conn.pack_commands(commands))
-            _read_replies(conn, unread)
-            unread = len(commands)
+        for first, flat, bounds in slabs:
+            for lo in range(0, len(bounds) - 1, PIPELINE_BUCKETS):
+                commands = []
+                for b in range(lo, min(lo + PIPELINE_BUCKETS, len(bounds) - 1)):
+                    start, stop = 2 * int(bounds[b]), 2 * int(bounds[b + 1])
+                    if start == stop:
+                        continue
+                    key = bucket_key(feature_set, first + b, token)
+                    commands.append(("HSET", key, *flat[start:stop].tolist()))
+                    commands.append(("EXPIRE", key, ttl_seconds))
+                conn.send_packed_command(conn.pack_commands(commands))
+                _read_replies(conn, unread)
+                unread = len(commands)
         _read_replies(conn, unread)
     except BaseException:
         conn.disconnect()
