@@ -240,9 +240,28 @@ def _slabs(keys: pa.Array, encoder: RowEncoder, order: np.ndarray,
 
 def _write_buckets(r: Any, feature_set: str, token: str, slabs: Iterable[tuple[int, np.ndarray, np.ndarray]],
                    ttl_seconds: int) -> None:
-    """``HSET`` + ``EXPIRE`` of every bucket hash of batch ``token``, in chunks of
-    :data:`PIPELINE_BUCKETS` on one connection, one chunk ahead: chunk *k+1* is encoded, packed and
-    sent before chunk *k*'s replies are read, so Redis works while the next commands are prepared.
+    """``HSET`` + ``EXPIRE`` of every bucket hash of batch ``token``, :data:`PIPELINE_BUCKETS` buckets
+    a round trip (see :func:`_send`: the next slab is encoded while Redis works)."""
+
+    def chunks() -> Iterator[list[tuple]]:
+        for first, flat, bounds in slabs:
+            for lo in range(0, len(bounds) - 1, PIPELINE_BUCKETS):
+                commands: list[tuple] = []
+                for b in range(lo, min(lo + PIPELINE_BUCKETS, len(bounds) - 1)):
+                    start, stop = 2 * int(bounds[b]), 2 * int(bounds[b + 1])
+                    if start == stop:
+                        continue
+                    key = bucket_key(feature_set, first + b, token)
+                    commands.append(("HSET", key, *flat[start:stop].tolist()))
+                    commands.append(("EXPIRE", key, ttl_seconds))
+                yield commands
+
+    _send(r, chunks())
+
+
+def _send(r: Any, chunks: Iterable[list[tuple]]) -> None:
+    """Send every chunk of commands on one connection, one chunk ahead: chunk *k+1* is prepared,
+    packed and sent before chunk *k*'s replies are read, so Redis works meanwhile.
 
     The commands go through redis-py's connection (its ``pack_commands``: hiredis' C packer) and
     the replies through its parser; a Redis error reply (say OOM) is raised, and the connection,
@@ -251,19 +270,11 @@ def _write_buckets(r: Any, feature_set: str, token: str, slabs: Iterable[tuple[i
     conn = pool.get_connection()
     try:
         unread = 0
-        for first, flat, bounds in slabs:
-            for lo in range(0, len(bounds) - 1, PIPELINE_BUCKETS):
-                commands = []
-                for b in range(lo, min(lo + PIPELINE_BUCKETS, len(bounds) - 1)):
-                    start, stop = 2 * int(bounds[b]), 2 * int(bounds[b + 1])
-                    if start == stop:
-                        continue
-                    key = bucket_key(feature_set, first + b, token)
-                    commands.append(("HSET", key, *flat[start:stop].tolist()))
-                    commands.append(("EXPIRE", key, ttl_seconds))
+        for commands in chunks:
+            if commands:
                 conn.send_packed_command(conn.pack_commands(commands))
-                _read_replies(conn, unread)
-                unread = len(commands)
+            _read_replies(conn, unread)
+            unread = len(commands)
         _read_replies(conn, unread)
     except BaseException:
         conn.disconnect()
@@ -317,11 +328,8 @@ def _flip(r: Any, feature_set: str, generation: int, new: BatchInfo,
 
 
 def _delete_batch(r: Any, feature_set: str, batch: BatchInfo) -> None:
-    """Delete a batch no longer served (``UNLINK``: Redis frees the memory in the background)."""
-    pipe = r.pipeline(transaction=False)
-    for b in range(batch.buckets):
-        pipe.unlink(bucket_key(feature_set, b, batch.token))
-        if (b + 1) % 1024 == 0:
-            pipe.execute()
-    pipe.execute()
-
+    """Delete a batch no longer served (``UNLINK``: Redis frees the memory in the background), one
+    key a command, so that it works on Redis Cluster too (the buckets live in different slots)."""
+    step = 4 * PIPELINE_BUCKETS
+    _send(r, ([("UNLINK", bucket_key(feature_set, b, batch.token)) for b in range(lo, min(lo + step, batch.buckets))]
+              for lo in range(0, batch.buckets, step)))
