@@ -57,7 +57,7 @@ class PublishResult:
 
 def entity_array(column: pa.ChunkedArray | pa.Array, name: str) -> pa.Array:
     """The entity column as the layout's key text (a string array); a one-line error for nulls,
-    fractions or other types (repeated keys are found by :func:`bucket_order`)."""
+    fractions or other types (repeated keys: :func:`check_unique`)."""
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
     if column.null_count:
