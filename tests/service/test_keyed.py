@@ -22,7 +22,7 @@ from online_features.layout import increment_key
 from online_features.publish import publish_batch
 from online_features.server import running_redis
 from scoring_service.testing import running_service
-from tests.service.helpers import json_records, verification
+from service.helpers import json_records, verification
 
 PASSWORD = "s3cret-Pw-9"
 ARGS = ["--poll-interval", "0", "--audit-sample", "0"]
