@@ -272,3 +272,30 @@ def test_a_paused_then_stopped_store(sample_repo: Path, rows: list[dict]) -> Non
             metrics = requests.get(f"{base}/metrics").text
             assert _metric(metrics, "scorebridge_feature_lookups_total", outcome="timeout") == 1
             assert _metric(metrics, "scorebridge_feature_lookups_total", outcome="unavailable") == 10
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--feature-store", f"http://u:{PASSWORD}@h:1/0"], "--feature-store: invalid Redis URL http://u:***@h:1/0"),
+    (["--feature-store", "redis://h:1/0", "--feature-set", "credit_risk"], "--feature-set 'credit_risk': expected"),
+    (["--feature-set", "credit_risk=credit"], "--feature-set needs --feature-store"),
+    (["--feature-store", "redis://h:1/0", "--feature-set", "credit_risk=bad name"], "invalid feature set name"),
+])
+def test_bad_feature_options_are_one_line_errors(sample_repo: Path, args: list[str], message: str) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "scorebridge.cli", "serve", "--repo", str(sample_repo), *args],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("scorebridge: error: ") and message in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and PASSWORD not in done.stderr
+
+
+def test_feature_settings_from_the_environment(sample_repo: Path) -> None:
+    from scoring_service.config import ServiceConfig
+
+    config = ServiceConfig.from_env({"SCOREBRIDGE_REPO": str(sample_repo), "SCOREBRIDGE_FEATURE_STORE": "redis://h/0",
+                                     "SCOREBRIDGE_FEATURE_SETS": "credit_risk=credit:customer_id, wine_class=wine",
+                                     "SCOREBRIDGE_FEATURE_TIMEOUT_MS": "5"})
+    assert (config.feature_store, config.feature_timeout_ms) == ("redis://h/0", 5.0)
+    assert config.feature_sets == {"credit_risk": "credit:customer_id", "wine_class": "wine"}
