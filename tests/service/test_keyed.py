@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import socket
 import time
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from online_features.publish import publish_batch
 from online_features.server import running_redis
 from scoring_service.testing import running_service
 from service.helpers import json_records, verification
+from service.helpers import metric_sum as _metric
 
 PASSWORD = "s3cret-Pw-9"
 ARGS = ["--poll-interval", "0", "--audit-sample", "0"]
@@ -183,15 +183,6 @@ def test_a_whole_float_key_is_its_integer(server: str) -> None:
     assert a["predictions"] == b["predictions"]
 
 
-def _metric(text: str, name: str, **labels: str) -> float:
-    total = 0.0
-    for line in text.splitlines():
-        m = re.match(rf"^{name}\{{(.*)\}} (\S+)$", line)
-        if m and all(f'{k}="{v}"' in m.group(1) for k, v in labels.items()):
-            total += float(m.group(2))
-    return total
-
-
 def test_metrics_openapi_and_no_password_anywhere(server: str, keyed_log: Path, rows: list[dict]) -> None:
     from jsonschema import Draft202012Validator
 
@@ -213,6 +204,12 @@ def test_metrics_openapi_and_no_password_anywhere(server: str, keyed_log: Path, 
     assert not list(request_schema.iter_errors(body))
     assert list(request_schema.iter_errors({"records": [{"income": 1.0}]}))  # neither whole nor keyed
     assert not list(answer_schema.iter_errors(_predict(server, body["records"]).json()))
+    from openapi_spec_validator import validate
+
+    validate(spec)
+    audited = [json.loads(line) for line in keyed_log.read_text().splitlines() if line.startswith('{"request_id"')]
+    keyed_lines = [a["features"] for a in audited if "features" in a]
+    assert {"set": "credit", "batches": [PREVIOUS, CURRENT], "fallback": 1, "missing": 1} in keyed_lines
     ready = requests.get(f"{server}/readyz")
     assert ready.json()["feature_store"]["sets"]["credit_risk"] == {"set": "credit", "entity": ENTITY}
     texts = [ready.text, after, json.dumps(spec), keyed_log.read_text()]
