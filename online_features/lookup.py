@@ -90,6 +90,8 @@ class FeatureLookup:
         self._connection_errors = (redis.ConnectionError, ConnectionError)
         self._sets: dict[str, _SetState] = {}
         self._lock = threading.Lock()
+        self._local = threading.local()  # each request thread's connection
+        self._connections: list[Any] = []
         self._down_until = 0.0
 
     # -- the pointer --------------------------------------------------------------------------
@@ -154,18 +156,21 @@ class FeatureLookup:
         return (int(raw) if raw is not None else None), [replies[1:], batches, days, additive]
 
     def _pipeline(self, commands: list[tuple]) -> list:
-        """Send ``commands`` in one write and read their replies in order: a pipeline on the wire, through
-        redis-py's connection API (its ``Pipeline`` object costs about as much CPU again as the round trip)."""
-        pool = self.redis.connection_pool
-        conn = pool.get_connection()
+        """Send ``commands`` in one write and read their replies in order: a pipeline on the wire, on this
+        thread's own redis-py connection (the ``Pipeline`` object and the pool's checkout, which polls the
+        socket, cost about as much CPU again as the round trip)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            pool = self.redis.connection_pool
+            conn = self._local.conn = pool.connection_class(**pool.connection_kwargs)
+            with self._lock:
+                self._connections.append(conn)
         try:
             conn.send_packed_command(conn.pack_commands(commands), check_health=False)
             return [conn.read_response() for _ in commands]
         except BaseException:
-            conn.disconnect()  # replies may be left unread on it: never reuse it
+            conn.disconnect()  # replies may be left unread on it: reconnect at the next lookup
             raise
-        finally:
-            pool.release(conn)
 
     # -- store health ---------------------------------------------------------------------------
     def _skipping(self) -> bool:
@@ -180,6 +185,9 @@ class FeatureLookup:
 
     def close(self) -> None:
         """Close the connections (the worker is exiting)."""
+        with self._lock:
+            for conn in self._connections:
+                conn.disconnect()
         self.redis.close()
 
 
