@@ -145,6 +145,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             record = read_run_record(Path(run["output"])) or {}
             psi = record.get("summary", {}).get("psi_max")
             detail = f"{run['model']}" + (f", PSI {psi:.3f}" if psi is not None else "")
+            if run["message"]:  # an [online] job's publish
+                detail += f", {run['message']}"
         print(f"{started:<20} {run['ds']:<10} {run['trigger']:<9} {run['status']:<9} {rows:>12} {secs:>8}  {detail}")
     return 0
 

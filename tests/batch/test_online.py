@@ -86,6 +86,7 @@ def test_the_stdout_line_and_the_history_say_what_was_published(tmp_path, partit
     assert f"published 50 entities x 2 features to feature set '{set_name}' (batch {DS}.1" in run.stdout
     status = run_cli("batch", "status", str(job), cwd=tmp_path)
     assert status.returncode == 0 and "success" in status.stdout
+    assert f"published 50 entities to feature set {set_name} (batch {DS}.1)" in status.stdout
     assert values_of(r, set_name, 1).keys() == {"income", "region"}
 
 
