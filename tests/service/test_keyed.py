@@ -296,3 +296,34 @@ def test_feature_settings_from_the_environment(sample_repo: Path) -> None:
                                      "SCOREBRIDGE_FEATURE_TIMEOUT_MS": "5"})
     assert (config.feature_store, config.feature_timeout_ms) == ("redis://h/0", 5.0)
     assert config.feature_sets == {"credit_risk": "credit:customer_id", "wine_class": "wine"}
+
+
+def test_schemathesis_finds_no_failure_with_keyed_records(sample_repo: Path, store: str, tmp_path: Path) -> None:
+    """The contract test's schemathesis run (``--checks all``) on credit_risk's predict operations of a server
+    whose OpenAPI document admits keyed records (and the ``features`` member of the answer)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("schemathesis") is None:
+        pytest.skip("schemathesis is not installed (the test extra installs it)")
+    repo = tmp_path / "models"
+    shutil.copytree(sample_repo / "credit_risk", repo / "credit_risk")
+    log = tmp_path / "serve.log"
+    args = ["--audit-log", "off", "--poll-interval", "0", "--max-records", "20", "--feature-store", store,
+            "--feature-set", "credit_risk=credit"]
+    with running_service(repo, workers=1, log_path=log, args=args) as base:
+        spec = requests.get(f"{base}/openapi.json").json()
+        assert "anyOf" in spec["components"]["schemas"]["Record_credit_risk"]  # full or keyed
+        config = Path(__file__).with_name("schemathesis.toml")
+        done = subprocess.run(
+            ["schemathesis", "--config-file", str(config), "run", f"{base}/openapi.json", "--checks", "all",
+             "--phases", "examples,coverage,fuzzing", "--max-examples", "5", "--workers", "1", "--seed", "18",
+             "--include-path-regex", "^/v1/models/credit_risk/(versions/[^/]+/)?predict$"],
+            capture_output=True, text=True, timeout=600, cwd=tmp_path)
+        summary = done.stdout[-6000:]
+        assert done.returncode == 0, summary
+        assert "passed" in summary, summary
+        after = requests.get(f"{base}/metrics").text
+    assert _metric(after, "scorebridge_feature_lookups_total") > 0  # keyed records were among those sent
+    errors = [line for line in log.read_text().splitlines() if "[ERROR]" in line]
+    assert errors == [], errors[:5]
