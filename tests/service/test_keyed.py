@@ -212,7 +212,9 @@ def test_metrics_openapi_and_no_password_anywhere(server: str, keyed_log: Path, 
     assert {"set": "credit", "batches": [PREVIOUS, CURRENT], "fallback": 1, "missing": 1} in keyed_lines
     ready = requests.get(f"{server}/readyz")
     assert ready.json()["feature_store"]["sets"]["credit_risk"] == {"set": "credit", "entity": ENTITY}
-    texts = [ready.text, after, json.dumps(spec), keyed_log.read_text()]
+    console = requests.get(f"{server}/ui/")
+    assert console.status_code == 200
+    texts = [ready.text, after, json.dumps(spec), console.text, keyed_log.read_text()]
     assert all(PASSWORD not in t for t in texts)
     assert "***" in ready.text
 
@@ -249,8 +251,8 @@ def test_a_paused_then_stopped_store(sample_repo: Path, rows: list[dict]) -> Non
     with running_redis() as url:
         publish_batch(url, "credit_risk", _table(rows[:2], [100, 101]), entity=ENTITY, features=list(rows[0]),
                       dt=CURRENT)
-        # no --feature-set: the model's own name is its set
-        with running_service(sample_repo, workers=1, args=[*ARGS, "--feature-store", url]) as base:
+        # no --feature-set: the model's own name is its set; the URL from the environment
+        with running_service(sample_repo, workers=1, args=ARGS, env={"SCOREBRIDGE_FEATURE_STORE": url}) as base:
             ok = _predict(base, [{ENTITY: 101}])
             assert _strip(ok.json()["predictions"]) == _predict(base, [rows[1]]).json()["predictions"]
             redis.Redis.from_url(url).client_pause(3000)
