@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import socket
+import struct
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -160,6 +161,14 @@ def test_v2_by_key_bytes_and_int64(server: str, rows: list[dict]) -> None:
         assert r.json()["outputs"] == want
         assert r.json()["parameters"]["features"] == [{"batch": CURRENT, "fallback": False},
                                                       {"batch": PREVIOUS, "fallback": True}]
+    # binary tensor data (the extension tritonclient uses): an INT64 key tensor as raw little-endian bytes
+    header = json.dumps({"inputs": [{"name": ENTITY, "shape": [2], "datatype": "INT64",
+                                     "parameters": {"binary_data_size": 16}}]}).encode()
+    r = requests.post(f"{server}/v2/models/credit_risk/infer", data=header + struct.pack("<2q", 100, 109),
+                      headers={"Inference-Header-Content-Length": str(len(header)),
+                               "Content-Type": "application/octet-stream"})
+    assert r.status_code == 200, r.text
+    assert r.json()["outputs"] == want
     # a request value wins in V2 too
     income = next(t for t in tensors if t["name"] == "income")
     r = requests.post(f"{server}/v2/models/credit_risk/infer", json={"inputs": [
