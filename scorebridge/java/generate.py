@@ -3,9 +3,12 @@
 For a bundle named ``credit_risk`` this writes, under ``<out>/<package path>/``:
 
 - ``CreditRiskInput.java``: an immutable record with a builder, one typed method per input
-  (``debt_ratio`` -> ``debtRatio(Double)``); unset nullable inputs are missing;
+  (``debt_ratio`` -> ``debtRatio(Double)``); unset nullable inputs are missing; ``byKey("c123")`` (or
+  ``builder().key(...)``) sends a record by entity key, the inputs not set filled by the service's
+  feature store (``http(...)`` only);
 - ``CreditRiskResult.java``: ``label()``/``probability(cls)``/``probabilities()`` or ``prediction()``,
-  plus ``of(...)`` factories for hand-built fallback values;
+  ``featureBatch()``/``featureFallback()``/``featureError()`` for a keyed record, plus ``of(...)``
+  factories for hand-built fallback values;
 - ``CreditRiskScorer.java``: the interface business code is written against, with ``http(URI)``,
   ``http(URI, ClientOptions)``, ``http(URI, Path bundle[, ClientOptions])``, ``pmml(Path)``,
   ``pmml(Path, PmmlOptions)``, ``pmmlResource(String)`` and ``withFallback(Duration, CreditRiskResult)``;

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import socket
+import struct
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -160,6 +161,14 @@ def test_v2_by_key_bytes_and_int64(server: str, rows: list[dict]) -> None:
         assert r.json()["outputs"] == want
         assert r.json()["parameters"]["features"] == [{"batch": CURRENT, "fallback": False},
                                                       {"batch": PREVIOUS, "fallback": True}]
+    # binary tensor data (the extension tritonclient uses): an INT64 key tensor as raw little-endian bytes
+    header = json.dumps({"inputs": [{"name": ENTITY, "shape": [2], "datatype": "INT64",
+                                     "parameters": {"binary_data_size": 16}}]}).encode()
+    r = requests.post(f"{server}/v2/models/credit_risk/infer", data=header + struct.pack("<2q", 100, 109),
+                      headers={"Inference-Header-Content-Length": str(len(header)),
+                               "Content-Type": "application/octet-stream"})
+    assert r.status_code == 200, r.text
+    assert r.json()["outputs"] == want
     # a request value wins in V2 too
     income = next(t for t in tensors if t["name"] == "income")
     r = requests.post(f"{server}/v2/models/credit_risk/infer", json={"inputs": [
@@ -212,7 +221,9 @@ def test_metrics_openapi_and_no_password_anywhere(server: str, keyed_log: Path, 
     assert {"set": "credit", "batches": [PREVIOUS, CURRENT], "fallback": 1, "missing": 1} in keyed_lines
     ready = requests.get(f"{server}/readyz")
     assert ready.json()["feature_store"]["sets"]["credit_risk"] == {"set": "credit", "entity": ENTITY}
-    texts = [ready.text, after, json.dumps(spec), keyed_log.read_text()]
+    console = requests.get(f"{server}/ui/")
+    assert console.status_code == 200
+    texts = [ready.text, after, json.dumps(spec), console.text, keyed_log.read_text()]
     assert all(PASSWORD not in t for t in texts)
     assert "***" in ready.text
 
@@ -249,8 +260,8 @@ def test_a_paused_then_stopped_store(sample_repo: Path, rows: list[dict]) -> Non
     with running_redis() as url:
         publish_batch(url, "credit_risk", _table(rows[:2], [100, 101]), entity=ENTITY, features=list(rows[0]),
                       dt=CURRENT)
-        # no --feature-set: the model's own name is its set
-        with running_service(sample_repo, workers=1, args=[*ARGS, "--feature-store", url]) as base:
+        # no --feature-set: the model's own name is its set; the URL from the environment
+        with running_service(sample_repo, workers=1, args=ARGS, env={"SCOREBRIDGE_FEATURE_STORE": url}) as base:
             ok = _predict(base, [{ENTITY: 101}])
             assert _strip(ok.json()["predictions"]) == _predict(base, [rows[1]]).json()["predictions"]
             redis.Redis.from_url(url).client_pause(3000)
@@ -296,3 +307,34 @@ def test_feature_settings_from_the_environment(sample_repo: Path) -> None:
                                      "SCOREBRIDGE_FEATURE_TIMEOUT_MS": "5"})
     assert (config.feature_store, config.feature_timeout_ms) == ("redis://h/0", 5.0)
     assert config.feature_sets == {"credit_risk": "credit:customer_id", "wine_class": "wine"}
+
+
+def test_schemathesis_finds_no_failure_with_keyed_records(sample_repo: Path, store: str, tmp_path: Path) -> None:
+    """The contract test's schemathesis run (``--checks all``) on credit_risk's predict operations of a server
+    whose OpenAPI document admits keyed records (and the ``features`` member of the answer)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("schemathesis") is None:
+        pytest.skip("schemathesis is not installed (the test extra installs it)")
+    repo = tmp_path / "models"
+    shutil.copytree(sample_repo / "credit_risk", repo / "credit_risk")
+    log = tmp_path / "serve.log"
+    args = ["--audit-log", "off", "--poll-interval", "0", "--max-records", "20", "--feature-store", store,
+            "--feature-set", "credit_risk=credit"]
+    with running_service(repo, workers=1, log_path=log, args=args) as base:
+        spec = requests.get(f"{base}/openapi.json").json()
+        assert "anyOf" in spec["components"]["schemas"]["Record_credit_risk"]  # full or keyed
+        config = Path(__file__).with_name("schemathesis.toml")
+        done = subprocess.run(
+            ["schemathesis", "--config-file", str(config), "run", f"{base}/openapi.json", "--checks", "all",
+             "--phases", "examples,coverage,fuzzing", "--max-examples", "5", "--workers", "1", "--seed", "18",
+             "--include-path-regex", "^/v1/models/credit_risk/(versions/[^/]+/)?predict$"],
+            capture_output=True, text=True, timeout=600, cwd=tmp_path)
+        summary = done.stdout[-6000:]
+        assert done.returncode == 0, summary
+        assert "passed" in summary, summary
+        after = requests.get(f"{base}/metrics").text
+    assert _metric(after, "scorebridge_feature_lookups_total") > 0  # keyed records were among those sent
+    errors = [line for line in log.read_text().splitlines() if "[ERROR]" in line]
+    assert errors == [], errors[:5]
