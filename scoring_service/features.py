@@ -175,7 +175,8 @@ class FeatureBindings:
         return out
 
     def describe(self) -> dict[str, Any]:
-        """For ``/readyz``: the store (password masked) and each bound model's set and key."""
-        return {"url": redact(self.url), "timeout_ms": self.lookup.timeout_ms,
+        """For ``/readyz``: the timeout and each bound model's set and key. Not the store's URL: an answer
+        without a token names no host, socket path or secret."""
+        return {"timeout_ms": self.lookup.timeout_ms,
                 "sets": {m: {"set": b.feature_set, "entity": b._entity} for m, b in self._bindings.items()}}
 
