@@ -251,3 +251,16 @@ def test_a_csv_input_publishes_its_entity_text_as_is(tmp_path, write_job, credit
     first = table.to_pylist()[0]
     assert values_of(r, set_name, "007") == {"income": float(first["income"]), "region": first["region"]}
     assert values_of(r, set_name, "7") is None
+
+
+def test_a_scheduled_run_publishes_too(tmp_path, partition, write_job, credit_bundle, redis_url, r, set_name):
+    from datetime import UTC, datetime
+
+    from batch_jobs.datequeue import Pending
+    from batch_jobs.scheduler import run_date
+
+    partition(rows=40)
+    job = write_job(online_doc(credit_bundle, redis_url, set_name))
+    assert run_date(str(job), Pending(DS, datetime(2026, 11, 22, 5, tzinfo=UTC), "schedule")) is True
+    published = json.loads((tmp_path / "warehouse/scores" / f"dt={DS}" / PUBLISHED).read_text())
+    assert published["entities"] == 40 and read_meta(r, set_name).current.token == published["token"]
