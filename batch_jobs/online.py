@@ -96,13 +96,30 @@ def resolve(spec: JobSpec, bundle: Bundle, input_path: Path) -> OnlineTarget:
             check_feature_type(schema.field(feature).type, feature)
     except FeatureStoreError as exc:
         raise BatchError(f"{where}: {exc}; nothing was written") from None
-    check_files(_dataset(spec, input_path, bundle), [online.entity, *features], str(input_path))
+    dataset = _dataset(spec, input_path, bundle)
+    check_files(dataset, [online.entity, *features], str(input_path))
+    _check_keys(dataset, online.entity, f"{where}.entity")
     name = online.name or bundle.name
     try:
         check_set_name(name, f"{where}.name (default: the model's name)")
     except FeatureStoreError as exc:
         raise BatchError(f"{exc}; nothing was written") from None
     return OnlineTarget(name=name, entity=online.entity, features=features, additive=online.additive)
+
+
+def _check_keys(dataset: pads.Dataset, entity: str, where: str) -> None:
+    """Null, repeated or fractional keys fail before scoring (reading the key column only), not
+    after the commit: the data needs fixing, and retrying the run would not help."""
+    from online_features.publish import check_unique, entity_array, key_crcs
+    from online_features.store import FeatureStoreError
+
+    try:
+        keys = entity_array(dataset.to_table(columns=[entity]).column(entity), entity)
+        check_unique(keys, key_crcs(keys), entity)
+    except (OSError, pa.ArrowException) as exc:
+        raise unreadable_input(dataset.files[0] if dataset.files else "input", exc) from None
+    except FeatureStoreError as exc:
+        raise BatchError(f"{where}: {exc}") from None
 
 
 def publish_partition(spec: JobSpec, bundle: Bundle, ds: str, input_path: Path, output: Path,

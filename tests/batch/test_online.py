@@ -288,3 +288,24 @@ def test_a_column_of_a_type_that_cannot_be_published_fails_before_scoring(tmp_pa
     assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
     assert needle in out.stderr and "nothing was written" in out.stderr
     assert not (tmp_path / "warehouse/scores" / f"dt={DS}").exists() and read_meta(r, set_name) is None
+
+
+@pytest.mark.parametrize("keys, needle", [
+    ([1, 2, 2, 4], "online.entity: entity column 'user_id' repeats key '2'"),
+    ([1, None, 3, 4], "online.entity: entity column 'user_id' has 1 null key(s)"),
+    ([1.0, 2.5, 3.0, 4.0], "online.entity: entity column 'user_id' holds fractional numbers"),
+])
+def test_bad_keys_fail_before_scoring(tmp_path, write_job, credit_bundle, redis_url, r, set_name, keys, needle):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from batch_jobs.demo import write_sample_partition
+
+    part = tmp_path / "warehouse/features" / f"dt={DS}"
+    table = write_sample_partition(credit_bundle, part, 4)
+    pq.write_table(table.set_column(0, "user_id", pa.array(keys)), part / "part-00000.parquet")
+    job = write_job(online_doc(credit_bundle, redis_url, set_name))
+    out = run_cli("batch", "run", str(job), "--date", DS, cwd=tmp_path)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+    assert needle in out.stderr and "nothing was published" in out.stderr
+    assert not (tmp_path / "warehouse/scores" / f"dt={DS}").exists() and read_meta(r, set_name) is None
