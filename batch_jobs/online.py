@@ -65,7 +65,8 @@ def resolve(spec: JobSpec, bundle: Bundle, input_path: Path) -> OnlineTarget:
     from batch_jobs.local import check_files
 
     online = spec.online
-    names = _dataset(spec, input_path, bundle).schema.names
+    schema = _dataset(spec, input_path, bundle).schema
+    names = schema.names
     where = f"{spec.source}: online"
     if online.entity not in names:
         raise BatchError(f"{where}.entity: column {online.entity!r} is not in the input partition {input_path} "
@@ -85,15 +86,40 @@ def resolve(spec: JobSpec, bundle: Bundle, input_path: Path) -> OnlineTarget:
     if extra:
         raise BatchError(f"{where}.additive: {extra[0]!r} is not one of the published features "
                          f"({', '.join(features)}); nothing was written")
-    check_files(_dataset(spec, input_path, bundle), [online.entity, *features], str(input_path))
-    name = online.name or bundle.name
+    from online_features.encode import check_feature_type
+    from online_features.publish import check_entity_type
     from online_features.store import FeatureStoreError, check_set_name
 
+    try:
+        check_entity_type(schema.field(online.entity).type, online.entity)
+        for feature in features:
+            check_feature_type(schema.field(feature).type, feature)
+    except FeatureStoreError as exc:
+        raise BatchError(f"{where}: {exc}; nothing was written") from None
+    dataset = _dataset(spec, input_path, bundle)
+    check_files(dataset, [online.entity, *features], str(input_path))
+    _check_keys(dataset, online.entity, f"{where}.entity")
+    name = online.name or bundle.name
     try:
         check_set_name(name, f"{where}.name (default: the model's name)")
     except FeatureStoreError as exc:
         raise BatchError(f"{exc}; nothing was written") from None
     return OnlineTarget(name=name, entity=online.entity, features=features, additive=online.additive)
+
+
+def _check_keys(dataset: pads.Dataset, entity: str, where: str) -> None:
+    """Null, repeated or fractional keys fail before scoring (reading the key column only), not
+    after the commit: the data needs fixing, and retrying the run would not help."""
+    from online_features.publish import check_unique, entity_array, key_crcs
+    from online_features.store import FeatureStoreError
+
+    try:
+        keys = entity_array(dataset.to_table(columns=[entity]).column(entity), entity)
+        check_unique(keys, key_crcs(keys), entity)
+    except (OSError, pa.ArrowException) as exc:
+        raise unreadable_input(dataset.files[0] if dataset.files else "input", exc) from None
+    except FeatureStoreError as exc:
+        raise BatchError(f"{where}: {exc}") from None
 
 
 def publish_partition(spec: JobSpec, bundle: Bundle, ds: str, input_path: Path, output: Path,

@@ -38,7 +38,8 @@ def _is_text(typ: pa.DataType) -> bool:
     return pa.types.is_string(typ) or pa.types.is_large_string(typ)
 
 
-def _check_type(typ: pa.DataType, name: str) -> None:
+def check_feature_type(typ: pa.DataType, name: str) -> None:
+    """A one-line error naming a feature column whose type cannot be published (dates, lists, ...)."""
     if pa.types.is_dictionary(typ):
         typ = typ.value_type
     if not (pa.types.is_floating(typ) or pa.types.is_integer(typ) or pa.types.is_boolean(typ) or _is_text(typ)
@@ -53,7 +54,7 @@ def json_column(column: pa.ChunkedArray | pa.Array, name: str, prefix: str = ","
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
     typ = column.type
-    _check_type(typ, name)
+    check_feature_type(typ, name)
     if pa.types.is_dictionary(typ):
         if _is_text(typ.value_type):
             return _take_words(_json_words(column.dictionary, prefix), column.indices, prefix)
@@ -103,7 +104,7 @@ class RowEncoder:
         self.parts: list[tuple[str, str, pa.Array, pa.Array | None]] = []
         for i, name in enumerate(features):
             column = table.column(name).combine_chunks()
-            _check_type(column.type, name)
+            check_feature_type(column.type, name)
             prefix = "[" if i == 0 else ","
             typ = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
             if _is_text(typ):

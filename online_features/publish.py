@@ -63,6 +63,7 @@ def entity_array(column: pa.ChunkedArray | pa.Array, name: str) -> pa.Array:
     if column.null_count:
         raise FeatureStoreError(f"entity column {name!r} has {column.null_count} null key(s): every row needs a "
                                 "key; nothing was published")
+    check_entity_type(column.type, name)
     typ = column.type
     if pa.types.is_dictionary(typ):
         column, typ = column.cast(typ.value_type), typ.value_type
@@ -76,10 +77,15 @@ def entity_array(column: pa.ChunkedArray | pa.Array, name: str) -> pa.Array:
         except pa.ArrowInvalid:
             raise FeatureStoreError(f"entity column {name!r} holds numbers beyond 64-bit integers: keys are "
                                     "strings or integers; nothing was published") from None
-    elif not (pa.types.is_integer(typ) or pa.types.is_string(typ) or pa.types.is_large_string(typ)):
-        raise FeatureStoreError(f"entity column {name!r} has type {typ}: keys are strings or integers; "
-                                "nothing was published")
     return pc.cast(column, pa.large_string())
+
+
+def check_entity_type(typ: pa.DataType, name: str) -> None:
+    """A one-line error for an entity column that is not integers, strings or (whole) floats."""
+    value = typ.value_type if pa.types.is_dictionary(typ) else typ
+    if not (pa.types.is_integer(value) or pa.types.is_floating(value) or pa.types.is_string(value)
+            or pa.types.is_large_string(value)):
+        raise FeatureStoreError(f"entity column {name!r} has type {typ}: keys are strings or integers")
 
 
 def entity_strings(column: pa.ChunkedArray | pa.Array, name: str) -> list[str]:

@@ -251,3 +251,61 @@ def test_a_csv_input_publishes_its_entity_text_as_is(tmp_path, write_job, credit
     first = table.to_pylist()[0]
     assert values_of(r, set_name, "007") == {"income": float(first["income"]), "region": first["region"]}
     assert values_of(r, set_name, "7") is None
+
+
+def test_a_scheduled_run_publishes_too(tmp_path, partition, write_job, credit_bundle, redis_url, r, set_name):
+    from datetime import UTC, datetime
+
+    from batch_jobs.datequeue import Pending
+    from batch_jobs.scheduler import run_date
+
+    partition(rows=40)
+    job = write_job(online_doc(credit_bundle, redis_url, set_name))
+    assert run_date(str(job), Pending(DS, datetime(2026, 11, 22, 5, tzinfo=UTC), "schedule")) is True
+    published = json.loads((tmp_path / "warehouse/scores" / f"dt={DS}" / PUBLISHED).read_text())
+    assert published["entities"] == 40 and read_meta(r, set_name).current.token == published["token"]
+
+
+@pytest.mark.parametrize("column, online, needle", [
+    ("signup", {"features": ["income", "signup"]}, "online: feature column 'signup' has type date32[day]"),
+    ("signup", {"entity": "signup"}, "online: entity column 'signup' has type date32[day]"),
+])
+def test_a_column_of_a_type_that_cannot_be_published_fails_before_scoring(tmp_path, write_job, credit_bundle,
+                                                                          redis_url, r, set_name, column, online,
+                                                                          needle):
+    from datetime import date
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from batch_jobs.demo import write_sample_partition
+
+    part = tmp_path / "warehouse/features" / f"dt={DS}"
+    table = write_sample_partition(credit_bundle, part, 10)
+    pq.write_table(table.append_column(column, pa.array([date(2026, 1, 1)] * 10)), part / "part-00000.parquet")
+    job = write_job(online_doc(credit_bundle, redis_url, set_name, **online))
+    out = run_cli("batch", "run", str(job), "--date", DS, cwd=tmp_path)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+    assert needle in out.stderr and "nothing was written" in out.stderr
+    assert not (tmp_path / "warehouse/scores" / f"dt={DS}").exists() and read_meta(r, set_name) is None
+
+
+@pytest.mark.parametrize("keys, needle", [
+    ([1, 2, 2, 4], "online.entity: entity column 'user_id' repeats key '2'"),
+    ([1, None, 3, 4], "online.entity: entity column 'user_id' has 1 null key(s)"),
+    ([1.0, 2.5, 3.0, 4.0], "online.entity: entity column 'user_id' holds fractional numbers"),
+])
+def test_bad_keys_fail_before_scoring(tmp_path, write_job, credit_bundle, redis_url, r, set_name, keys, needle):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from batch_jobs.demo import write_sample_partition
+
+    part = tmp_path / "warehouse/features" / f"dt={DS}"
+    table = write_sample_partition(credit_bundle, part, 4)
+    pq.write_table(table.set_column(0, "user_id", pa.array(keys)), part / "part-00000.parquet")
+    job = write_job(online_doc(credit_bundle, redis_url, set_name))
+    out = run_cli("batch", "run", str(job), "--date", DS, cwd=tmp_path)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+    assert needle in out.stderr and "nothing was published" in out.stderr
+    assert not (tmp_path / "warehouse/scores" / f"dt={DS}").exists() and read_meta(r, set_name) is None
