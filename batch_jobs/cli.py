@@ -39,8 +39,13 @@ def _quiet(args: argparse.Namespace) -> None:
 def _describe(result: RunResult) -> str:
     summary = result.record["summary"]
     drift = f", PSI {summary['psi_max']:.3f} ({summary['drift']})" if "psi_max" in summary else ""
-    return (f"{result.job} dt={result.ds}: {result.rows:,} rows scored in {result.duration:.1f}s{drift} "
+    line = (f"{result.job} dt={result.ds}: {result.rows:,} rows scored in {result.duration:.1f}s{drift} "
             f"-> {result.partition}")
+    if result.published is not None:
+        from batch_jobs.online import describe
+
+        line += f"; {describe(result.published)}"
+    return line
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -75,6 +80,18 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     dates = ", ".join(f.ds for f in failures)
     raise BatchError(f"backfill: {len(failures)} of {total} days failed ({dates}), {len(results)} done; "
                            f"first failure {failures[0].ds}: {failures[0].error}")
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from batch_jobs.online import describe, publish_committed
+    from batch_jobs.spec import check_ds, load_job
+
+    _quiet(args)
+    spec = load_job(args.job)
+    ds = check_ds(args.date)
+    record = publish_committed(spec, ds)
+    print(f"{spec.name} dt={ds}: {describe(record)} -> {spec.output.partition(ds) / '_PUBLISHED.json'}")
+    return 0
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
@@ -128,6 +145,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             record = read_run_record(Path(run["output"])) or {}
             psi = record.get("summary", {}).get("psi_max")
             detail = f"{run['model']}" + (f", PSI {psi:.3f}" if psi is not None else "")
+            if run["message"]:  # an [online] job's publish
+                detail += f", {run['message']}"
         print(f"{started:<20} {run['ds']:<10} {run['trigger']:<9} {run['status']:<9} {rows:>12} {secs:>8}  {detail}")
     return 0
 
@@ -169,6 +188,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     b.add_argument("--keep-going", action="store_true",
                    help="try every day even after one fails (default: stop at the first failure)")
     b.set_defaults(func=cmd_backfill)
+
+    pb = sub.add_parser("publish", help="(re)publish a committed date's input rows to the online feature store",
+                        description="Publish the input partition of a committed date (its output partition "
+                                    "holds _SUCCESS) as a new batch of the job's [online] feature set.")
+    pb.add_argument("job", metavar="JOB.toml")
+    pb.add_argument("--date", required=True, metavar="YYYY-MM-DD")
+    pb.set_defaults(func=cmd_publish)
 
     s = sub.add_parser("schedule", help="run jobs on their cron triggers until SIGTERM/SIGINT")
     s.add_argument("jobs", nargs="+", metavar="JOB.toml")

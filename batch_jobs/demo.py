@@ -77,13 +77,25 @@ def write_job(directory: Path, model: str | os.PathLike[str], *, name: str = "cr
     return path
 
 
+ONLINE_TEMPLATE = """
+[online]
+url = "{url}"
+entity = "user_id"
+"""
+
+
 def run_demo(directory: str | os.PathLike[str], model: str | os.PathLike[str], *,
-             ds: str = DEMO_DS, rows: int | None = None) -> Path:
-    """Write a sample partition and job into ``directory``, run the job, return the output partition."""
+             ds: str = DEMO_DS, rows: int | None = None, feature_store: str | None = None) -> Path:
+    """Write a sample partition and job into ``directory``, run the job, return the output partition.
+
+    With ``feature_store`` (a Redis URL) the job has an ``[online]`` table keyed by ``user_id``, so the
+    run also publishes the partition's features to it (``docs/online-features.md``).
+    """
     directory = Path(directory)
     bundle = Bundle.load(model, verify=False)
     write_sample_partition(bundle, directory / "warehouse" / "features" / f"dt={ds}", rows)
-    job = load_job(write_job(directory, model))
+    extra = ONLINE_TEMPLATE.format(url=feature_store) if feature_store else ""
+    job = load_job(write_job(directory, model, extra=extra))
     return run_job(job, ds, tty=False).partition
 
 

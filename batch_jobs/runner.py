@@ -53,6 +53,7 @@ class RunResult:
     rows: int
     duration: float
     record: dict[str, Any]
+    published: dict[str, Any] | None = None  # the _PUBLISHED.json of an [online] job
 
 
 def _resolve(ref: str) -> Any:
@@ -150,6 +151,11 @@ def run_job(spec: JobSpec, ds: str | None = None, *, trigger: str = "manual", at
         engine = choose_engine(bundle, "batch", spec.local.runtime if spec.engine == "local" else "auto")
         summary = ScoreSummary(bundle.task, bundle.classes, bundle.read_verification())
         input_path = wait_for_input(spec.input, ds, cancel)
+        online = None
+        if spec.online is not None:  # a bad entity or feature column fails now, with nothing written
+            from batch_jobs.online import resolve
+
+            online = resolve(spec, bundle, input_path)
         log.info("%s dt=%s: scoring %s with %s (%s engine)", spec.name, ds, input_path, model_label, spec.engine)
         try:
             with staged_partition(spec.output.path, ds) as stage:
@@ -179,6 +185,11 @@ def run_job(spec: JobSpec, ds: str | None = None, *, trigger: str = "manual", at
                 final = commit(ctx, stage, record)
         except OSError as exc:  # creating, writing or renaming under the output table
             raise unwritable_output(spec.output.partition(ds), exc) from None
+        published = None
+        if online is not None:  # the partition is committed (its _SUCCESS exists): publish the day's rows
+            from batch_jobs.online import publish_partition
+
+            published = publish_partition(spec, bundle, ds, input_path, final, online)
     except BaseException as exc:
         status = "cancelled" if isinstance(exc, (JobCancelledError, KeyboardInterrupt)) else "failed"
         try:
@@ -187,11 +198,19 @@ def run_job(spec: JobSpec, ds: str | None = None, *, trigger: str = "manual", at
             log.warning("%s", record_error)
         raise
     history.finish(run_id, "success", rows_in=result["rows_in"], rows_out=result["rows_out"],
-                   model=model_label, output=str(final))
+                   model=model_label, output=str(final), message=_published_note(published))
     log.info("%s dt=%s: wrote %s rows to %s in %.1fs (PSI %s)", spec.name, ds, f"{result['rows_out']:,}",
              final, record["duration_s"], record["summary"].get("psi_max"))
     return RunResult(job=spec.name, ds=ds, partition=final, rows=result["rows_out"],
-                     duration=record["duration_s"], record=record)
+                     duration=record["duration_s"], record=record, published=published)
+
+
+def _published_note(published: dict[str, Any] | None) -> str | None:
+    """The run history's note of an [online] publish."""
+    if published is None:
+        return None
+    return (f"published {published['entities']} entities to feature set {published['feature_set']} "
+            f"(batch {published['token']})")
 
 
 def _one_line(exc: BaseException) -> str:

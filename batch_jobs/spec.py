@@ -41,6 +41,8 @@ _TABLES = {
                  "misfire_grace": "1d", "catchup_days": 3},
     "local": {"batch_size": 32768, "threads": 2, "runtime": "auto", "trust_pickles": False},
     "spark": {"master": None, "io": "arrow", "conf": {}, "max_records_per_batch": 65536},
+    "online": {"url": None, "entity": REQUIRED, "features": None, "name": None, "keep_batches": 2,
+               "ttl_hours": 72, "additive": []},
 }
 
 
@@ -139,6 +141,28 @@ class SparkSpec:
 
 
 @dataclass(frozen=True)
+class OnlineSpec:
+    """``[online]``: after the partition commits, publish the day's input rows to the feature store.
+
+    ``features`` ``None`` means every model input present in the input partition and ``name``
+    ``None`` the model's name (both resolved at run time, see :mod:`batch_jobs.online`).
+    """
+
+    url: str
+    url_from: str  # "online.url" or the environment variable it came from (for messages)
+    entity: str
+    features: tuple[str, ...] | None
+    name: str | None
+    keep_batches: int
+    ttl_hours: float
+    additive: tuple[str, ...]
+
+    @property
+    def ttl_seconds(self) -> int:
+        return max(1, round(self.ttl_hours * 3600))
+
+
+@dataclass(frozen=True)
 class JobSpec:
     """A validated job file."""
 
@@ -152,6 +176,7 @@ class JobSpec:
     spark: SparkSpec
     state_dir: Path
     source: Path
+    online: OnlineSpec | None = None
 
     def default_ds(self) -> str:
         return self.schedule.ds_for()
@@ -296,7 +321,58 @@ def load_job(path: str | os.PathLike[str], *, check_model: bool = True) -> JobSp
 
     return JobSpec(name=name, model=model, engine=engine, input=input_spec, output=output_spec,
                    schedule=schedule_spec, local=local_spec, spark=spark_spec,
-                   state_dir=Path(top.path("state_dir")), source=source)
+                   state_dir=Path(top.path("state_dir")), source=source, online=_online(source, doc))
+
+
+def _names(reader: _Reader, key: str) -> tuple[str, ...] | None:
+    """A list of distinct, non-empty column name strings (``None`` when the key is absent)."""
+    value = reader.get(key, list, "a list of column names")
+    if value is None:
+        return None
+    if not all(isinstance(c, str) and c for c in value) or len(set(value)) != len(value):
+        raise reader.fail(key, f"expected distinct column name strings, got {value!r}")
+    return tuple(value)
+
+
+def _online(source: Path, doc: dict[str, Any]) -> OnlineSpec | None:
+    """The ``[online]`` table, or ``None`` when the job publishes nothing to a feature store."""
+    if "online" not in doc:
+        return None
+    from online_features.store import ENV_URL, FeatureStoreError, check_set_name, check_url
+
+    onl = _Reader(source, _table(source, doc, "online"), "online.", _TABLES["online"])
+    url = onl.get("url", str, "a Redis URL such as \"redis://127.0.0.1:6379/0\"")
+    url_from = "online.url"
+    if url is None:
+        url, url_from = os.environ.get(ENV_URL), ENV_URL
+        if not url:
+            raise onl.fail("url", f"required key is missing (a Redis URL; or set {ENV_URL})")
+    try:
+        check_url(url, f"{source}: online.url" + ("" if url_from == "online.url" else f" (from {ENV_URL})"))
+    except FeatureStoreError as exc:
+        raise JobSpecError(str(exc)) from None
+    entity = onl.get("entity", str, "the entity key column's name")
+    if not entity:
+        raise onl.fail("entity", "expected the entity key column's name, got an empty string")
+    name = onl.get("name", str, "a feature set name")
+    if name is not None:
+        try:
+            check_set_name(name, f"{source}: online.name")
+        except FeatureStoreError as exc:
+            raise JobSpecError(str(exc)) from None
+    features = _names(onl, "features")
+    if features is not None and not features:
+        raise onl.fail("features", "expected at least one column (or leave the key out: every model input)")
+    if features is not None and entity in features:
+        raise onl.fail("features", f"{entity!r} is the entity key (online.entity), not a feature")
+    additive = _names(onl, "additive") or ()
+    if features is not None and (extra := [a for a in additive if a not in features]):
+        raise onl.fail("additive", f"{extra[0]!r} is not one of online.features")
+    ttl = onl.get("ttl_hours", (int, float), "a number of hours")
+    if not 0 < ttl < float("inf"):
+        raise onl.fail("ttl_hours", f"must be a finite number of hours above 0, got {ttl!r}")
+    return OnlineSpec(url=url, url_from=url_from, entity=entity, features=features, name=name,
+                      keep_batches=onl.count("keep_batches", 1), ttl_hours=float(ttl), additive=additive)
 
 
 def _model_ref(top: _Reader, check: bool) -> str:

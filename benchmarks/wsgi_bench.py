@@ -4,8 +4,9 @@ Calls the two WSGI callables of one ``create_app`` app with the same environ (bo
 audit log on, to a temporary file): ``app.wsgi_app`` (``scoring_service.fastpath``, what the server
 runs) and ``app.wsgi_app.wsgi_app`` (Flask's own). No sockets and no gunicorn, so what differs is
 Flask's request machinery alone. Usage: ``python benchmarks/wsgi_bench.py [--repo DIR]
-[--records 1 1000] [--calls N] [--rounds 3]``. Prints p50 and p99 in ms, best p50 of the rounds
-(the paths alternate within each round; this machine's speed drifts).
+[--records 1 1000] [--calls N] [--rounds 3] [--feature-store URL]`` (``--feature-store``: the service
+looks keys up there, so the timing includes the test a request without a key pays). Prints p50 and
+p99 in ms, best p50 of the rounds (the paths alternate within each round; this machine's speed drifts).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 from codec_bench import timed  # noqa: E402
 from serve_bench import BUILD_SAMPLES, positive_int  # noqa: E402
 
+from online_features.store import redact  # noqa: E402
 from scoring_service import ServiceConfig, create_app  # noqa: E402
 
 
@@ -45,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=positive_int, default=None,
                         help="calls per round (default 3000 / records, at least 200)")
     parser.add_argument("--rounds", type=positive_int, default=3)
+    parser.add_argument("--feature-store", metavar="URL", default=None,
+                        help="serve with this feature store (credit_risk keyed by customer_id; requests carry no key)")
     args = parser.parse_args(argv)
     if args.repo is not None and not (args.repo / "credit_risk").is_dir():
         parser.error(f"--repo {args.repo} holds no credit_risk model; build the samples with: {BUILD_SAMPLES}")
@@ -54,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
 
         args.repo = tmp / "models"
         build_all(args.repo, names=("credit_risk",))
-    app = create_app(ServiceConfig(repo=args.repo, poll_interval=0, audit_log=str(tmp / "audit.jsonl")))
+    features = ({"feature_store": args.feature_store, "feature_sets": {"credit_risk": "credit_risk:customer_id"}}
+                if args.feature_store else {})
+    app = create_app(ServiceConfig(repo=args.repo, poll_interval=0, audit_log=str(tmp / "audit.jsonl"), **features))
     model = app.extensions["scorebridge"].registry.snapshot.get("credit_risk")
     records = json.loads(model.bundle.read_verification()[model.schema.names].to_json(orient="records"))
     paths = {"Flask view": app.wsgi_app.wsgi_app, "fast path": app.wsgi_app}
@@ -63,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     def start_response(status: str, headers: list, exc_info: Any = None) -> None:
         answers.append(status)
 
-    print(f"wsgi_bench: credit_risk, one create_app app, audit log on; best p50 of {args.rounds} rounds")
+    store = f", feature store {redact(args.feature_store)}" if args.feature_store else ""
+    print(f"wsgi_bench: credit_risk, one create_app app, audit log on{store}; best p50 of {args.rounds} rounds")
     print("| records | path | p50 ms | p99 ms |")
     print("|---|---|---|---|")
     for n in args.records:

@@ -9,7 +9,9 @@ keys that readers may be using: it writes a new token and the pointer moves.
     ``batches``: JSON list of the served batch tokens, newest first (current, previous, ...);
     ``generation``: a counter that grows at every publish (readers re-read the pointer when it moves);
     ``batch:<token>``: JSON of that batch: ``dt``, ``features`` (names, in value order), ``buckets``,
-    ``entities``, ``entity``, ``published_at``, ``additive``, ``timezone``.
+    ``entities``, ``entity``, ``published_at``, ``additive``, ``timezone``;
+    ``reserved``: the highest generation a publish has taken for its token (readers ignore it): a
+    publish that dies before its flip leaves it raised, so no later publish writes into its keys.
     The publisher changes ``batches`` and ``generation`` in one ``HSET``, after every key of the new
     batch is written: readers see the whole old batch or the whole new one.
 

@@ -69,7 +69,7 @@ def _wait_ready(proc: subprocess.Popen, port: int, timeout: float) -> bool:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
                 s.sendall(b"PING\r\n")
-                if s.recv(16).startswith(b"+PONG"):
+                if s.recv(16).startswith((b"+PONG", b"-NOAUTH")):  # -NOAUTH: up, with --requirepass
                     return True
         except OSError:
             pass

@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("quickstart", help="the end-to-end demo: build, export, score, serve, batch, Java")
     p.add_argument("--workdir", default="scorebridge-quickstart", help="where the demo writes (default: "
                                                                        "./scorebridge-quickstart)")
-    p.add_argument("--skip", action="append", choices=["service", "batch", "java"],
+    p.add_argument("--skip", action="append", choices=["service", "batch", "java", "online"],
                    help="skip a stage (repeatable)")
     p.set_defaults(func=cmd_quickstart)
 

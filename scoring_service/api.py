@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Response, request
 
 import scorebridge
-from scoring_service.codec import JSON_TYPES, complete_body, dumps, json_response, v1_columns
+from scoring_service.codec import JSON_TYPES, complete_body, dumps, json_response, parse_json, records_of, v1_columns
 from scoring_service.content_coding import decode_body
 from scoring_service.csv_codec import CSV_TYPES, parse_keep, read_csv, write_csv
 from scoring_service.errors import ApiError
+from scoring_service.features import audit_summary
 from scoring_service.oip import (
     EXTENSIONS,
     HEADER_LENGTH,
@@ -22,6 +23,7 @@ from scoring_service.oip import (
 
 if TYPE_CHECKING:
     from scoring_service.app import Call, Service
+    from scoring_service.features import FeatureBinding, FeatureBindings
     from scoring_service.registry import LoadedModel, Snapshot
 
 
@@ -37,11 +39,43 @@ def request_body(limit: int) -> bytes:
     return decode_body(body, request.headers.get("Content-Encoding"), limit)
 
 
-def v1_json_answer(call: Call, model: LoadedModel, body: bytes, limit: int) -> bytes:
-    """Score a v1 JSON body with ``model``: the answer's bytes (raises what the error handlers map)."""
+def v1_json_answer(call: Call, model: LoadedModel, body: bytes, limit: int,
+                   bindings: FeatureBindings | None = None) -> bytes:
+    """Score a v1 JSON body with ``model``: the answer's bytes (raises what the error handlers map).
+
+    With ``bindings`` (``--feature-store``), a body that may carry the model's entity key goes to
+    :func:`keyed_v1_answer`; every other body takes the fast path as without a store."""
+    if bindings is not None:
+        binding = bindings.get(model.name)
+        if binding.entity_in(body):
+            answer = keyed_v1_answer(call, model, binding, body, limit)
+            if answer is not None:
+                return answer
     prediction = call.score(model, v1_columns(model.records_decoder, body, limit))
     return dumps({"model": model.name, "version": model.version, "engine": model.engine_name,
                   "request_id": call.request_id, "predictions": model.predictions_encoder(prediction)})
+
+
+def keyed_v1_answer(call: Call, model: LoadedModel, binding: FeatureBinding, body: bytes, limit: int) -> bytes | None:
+    """The answer to a v1 JSON body whose records carry the entity key (absent inputs filled from the
+    store, each keyed prediction annotated with ``features``); ``None`` when no record carries it."""
+    records = records_of(parse_json(body), limit)
+    entity = binding.entity
+    if not isinstance(records, list):
+        return None
+    keyed = [i for i, rec in enumerate(records) if isinstance(rec, dict) and entity in rec]
+    if not keyed:
+        return None
+    keys = binding.keys_of([records[i][entity] for i in keyed], keyed)
+    columns, notes = binding.fill(model.schema, records, keyed, keys)
+    prediction = call.score(model, columns)
+    call.features = audit_summary(binding.feature_set, notes)
+    predictions = prediction.to_records()
+    for rec, note in zip(predictions, notes, strict=True):
+        if note is not None:
+            rec["features"] = note
+    return dumps({"model": model.name, "version": model.version, "engine": model.engine_name,
+                  "request_id": call.request_id, "predictions": predictions})
 
 
 def v1_blueprint(service: Service) -> Blueprint:
@@ -87,13 +121,16 @@ def v1_blueprint(service: Service) -> Blueprint:
         call = service.begin("csv" if mimetype in CSV_TYPES else "v1")
         model = call.model = registry.snapshot.get(name, version)
         if mimetype in JSON_TYPES:
-            answer = v1_json_answer(call, model, request_body(max_body), limit)
+            answer = v1_json_answer(call, model, request_body(max_body), limit, service.features)
             return Response(answer, mimetype="application/json")
         if mimetype in CSV_TYPES:
             keep = parse_keep(request.args.get("keep"))
-            kept, columns = read_csv(model.schema, request_body(max_body), keep, limit)
+            binding = service.features.get(model.name) if service.features is not None else None
+            kept, columns, notes = read_csv(model.schema, request_body(max_body), keep, limit, binding)
+            if notes is not None:
+                call.features = audit_summary(binding.feature_set, notes)
             prediction = call.score(model, columns)
-            return Response(write_csv(prediction, kept), mimetype="text/csv")
+            return Response(write_csv(prediction, kept, notes), mimetype="text/csv")
         raise _unsupported(mimetype, JSON_TYPES + CSV_TYPES)
 
     return bp
@@ -150,9 +187,14 @@ def v2_blueprint(service: Service) -> Blueprint:
         if request.mimetype not in accepted:
             raise _unsupported(request.mimetype, JSON_TYPES + ("application/octet-stream (binary tensors)",))
         infer_request = parse_request(request_body(max_body), header_length)
-        prediction = call.score(model, v2_columns(model.schema, infer_request, limit))
+        binding = service.features.get(model.name) if service.features is not None else None
+        columns, notes = v2_columns(model.schema, infer_request, limit, binding)
+        prediction = call.score(model, columns)
         head = {"model_name": model.name, "model_version": model.version, "id": infer_request.id or call.request_id,
                 "parameters": {"engine": model.engine_name}}
+        if notes is not None:
+            call.features = audit_summary(binding.feature_set, notes)
+            head["parameters"]["features"] = notes
         answer, json_length = encode_answer(infer_request, prediction, head)
         if json_length is None:
             return Response(answer, mimetype="application/json")

@@ -15,6 +15,7 @@ from scorebridge.schema import Columns
 from scoring_service.audit import AuditLog, columns_for_log
 from scoring_service.config import ServiceConfig
 from scoring_service.errors import register_error_handlers
+from scoring_service.features import FeatureBindings
 from scoring_service.finite import scored
 from scoring_service.metrics import Metrics
 from scoring_service.registry import LoadedModel, ModelRegistry, ReloadReport, ReloadSignal
@@ -25,7 +26,8 @@ log = logging.getLogger("scoring_service")
 class Call:
     """Bookkeeping for one prediction request, closed by :meth:`Service.record`."""
 
-    __slots__ = ("protocol", "request_id", "start", "model", "rows", "unseen", "inputs", "outputs", "sampled")
+    __slots__ = ("protocol", "request_id", "start", "model", "rows", "unseen", "inputs", "outputs", "sampled",
+                 "features")
 
     def __init__(self, protocol: str, request_id: str, sampled: bool) -> None:
         self.protocol = protocol
@@ -37,6 +39,7 @@ class Call:
         self.inputs: Columns | None = None
         self.outputs: Prediction | None = None
         self.sampled = sampled
+        self.features: dict[str, Any] | None = None  # a keyed request's feature batches (the audit line's)
 
     def score(self, model: LoadedModel, columns: Columns) -> Prediction:
         """Score validated columns with ``model``, noting rows, unseen categories and samples."""
@@ -70,6 +73,10 @@ class Service:
         self.registry = ModelRegistry(config.repo, config.engine, engine_options=options, batch=batch,
                                       max_versions=config.max_versions, on_reload=self._count_reload)
         self.signal = ReloadSignal(config.runtime_dir / "reload") if config.runtime_dir else None
+        self.features: FeatureBindings | None = None
+        if config.feature_store:
+            self.features = FeatureBindings(config.feature_store, config.feature_sets, config.feature_timeout_ms,
+                                            self.metrics)
 
     def _count_reload(self, report: ReloadReport) -> None:
         self.metrics.reloads.labels("error" if report.error else "ok").inc()
@@ -85,6 +92,9 @@ class Service:
         once, so a change they have not polled yet does not leave two workers serving different versions.
         """
         self.registry.reload()
+        if self.features is not None:  # read each set's pointer now (the store down: at a later request)
+            for name in self.registry.snapshot.models:
+                self.features.get(name).entity  # noqa: B018 - the property reads the pointer
         if self.signal is not None:
             self.signal.bump()
         self.registry.start(self.config.poll_interval, self.signal)
@@ -124,6 +134,8 @@ class Service:
                 entry["error"] = error
             if call.unseen:
                 entry["unseen_categories"] = call.unseen
+            if call.features is not None:
+                entry["features"] = call.features
             if call.inputs is not None and call.outputs is not None:
                 entry["inputs"] = columns_for_log(call.inputs)
                 entry["outputs"] = columns_for_log(call.outputs.to_columns())

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from scoring_service.config import SERVE_ENGINES, ServiceConfig
+from scoring_service.config import SERVE_ENGINES, ServiceConfig, parse_feature_sets
 
 CONSOLE_PORT = 8090  # ``scorebridge console``'s default port (the service's is 8080)
 
@@ -47,6 +47,14 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-body-mb", type=float, default=32.0, help="request body limit in MiB (default 32)")
     parser.add_argument("--no-ui", dest="ui", action="store_false",
                         help="do not serve the read-only web console at /ui/ (served by default)")
+    parser.add_argument("--feature-store", metavar="URL", default=None,
+                        help="Redis URL of the online features, to score records by key (default: "
+                             "$SCOREBRIDGE_FEATURE_STORE; none: no lookups)")
+    parser.add_argument("--feature-set", action="append", default=[], metavar="MODEL=SET[:ENTITY]",
+                        help="the feature set a model's keys are looked up in (repeatable; default: the set "
+                             "named as the model); :ENTITY names the key field before the set is published")
+    parser.add_argument("--feature-timeout-ms", type=float, default=20.0, metavar="MS",
+                        help="bound on a request's feature lookup (default 20); slower is scored as missing")
     add_console_arguments(parser)
 
 
@@ -69,7 +77,9 @@ def config_from_args(args: argparse.Namespace) -> ServiceConfig:
                          max_records=args.max_records, max_body_bytes=int(args.max_body_mb * 1024 * 1024),
                          audit_log=audit, audit_sample=args.audit_sample,
                          audit_max_bytes=int(args.audit_max_mb * 1024 * 1024) or None, audit_keep=args.audit_keep,
-                         ui=args.ui, **console_settings(args))
+                         ui=args.ui, feature_store=args.feature_store or os.environ.get("SCOREBRIDGE_FEATURE_STORE"),
+                         feature_sets=parse_feature_sets(args.feature_set),
+                         feature_timeout_ms=args.feature_timeout_ms, **console_settings(args))
 
 
 def console_settings(args: argparse.Namespace) -> dict[str, object]:

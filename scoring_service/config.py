@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,9 @@ class ServiceConfig:
     ``ui`` serves the read-only web console at ``/ui/`` (``web_console``); ``ui_token``, when set, is
     needed to see it; ``jobs`` is a directory of batch job files whose runs the console shows;
     ``console_only`` serves the console (and the health endpoints) without the scoring API.
+    ``feature_store`` is the Redis URL of the online features (``None``: no lookups by key);
+    ``feature_sets`` maps a model name to its feature set, ``SET`` or ``SET:ENTITY`` (a model not named
+    looks up the set of its own name); ``feature_timeout_ms`` bounds each lookup's round trip.
     ``runtime_dir`` is a directory shared by the workers of one server (reload fan-out); the
     gunicorn runner sets it, other WSGI servers may leave it ``None`` (reload then affects only the
     process that received the call).
@@ -62,6 +65,9 @@ class ServiceConfig:
     ui_token: str | None = None
     jobs: Path | None = None
     console_only: bool = False
+    feature_store: str | None = None
+    feature_sets: Mapping[str, str] = field(default_factory=dict)
+    feature_timeout_ms: float = 20.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "repo", Path(self.repo))
@@ -93,6 +99,24 @@ class ServiceConfig:
             raise ConfigError("console_only serves nothing but the console: it cannot go with ui off")
         if self.jobs is not None and not self.jobs.is_dir():
             raise ConfigError(f"jobs: {self.jobs} is not a directory (it should hold the batch job files, *.toml)")
+        self._check_features()
+
+    def _check_features(self) -> None:
+        from online_features.store import check_set_name, check_url
+
+        if self.feature_store == "":
+            object.__setattr__(self, "feature_store", None)
+        if self.feature_store is not None:
+            check_url(self.feature_store, "--feature-store")
+        elif self.feature_sets:
+            raise ConfigError("--feature-set needs --feature-store (the Redis URL the feature sets are in)")
+        for model, target in self.feature_sets.items():
+            set_name, _, entity = target.partition(":")
+            check_set_name(set_name, f"--feature-set {model}")
+            if ":" in target and not entity:
+                raise ConfigError(f"--feature-set {model}={target}: name the entity key after ':' or leave ':' out")
+        if not 0 < self.feature_timeout_ms <= 10_000:
+            raise ConfigError(f"feature_timeout_ms must be between 0 and 10000 ms, got {self.feature_timeout_ms}")
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> ServiceConfig:
@@ -114,11 +138,13 @@ class ServiceConfig:
         values: dict[str, Any] = {"repo": env["SCOREBRIDGE_REPO"],
                                   "admin_token": env.get("SCOREBRIDGE_ADMIN_TOKEN"),
                                   "ui_token": env.get("SCOREBRIDGE_UI_TOKEN"),
-                                  "jobs": env.get("SCOREBRIDGE_JOBS") or None}
+                                  "jobs": env.get("SCOREBRIDGE_JOBS") or None,
+                                  "feature_store": env.get("SCOREBRIDGE_FEATURE_STORE") or None}
         casts = {"engine": str, "trust_pickles": _flag, "engine_threads": int, "batch_threads": int,
                  "batch_rows": int, "poll_interval": float, "max_versions": int,
                  "max_records": int, "max_body_bytes": int, "audit_sample": float, "audit_log": _audit_dest,
-                 "audit_max_bytes": int, "audit_keep": int, "ui": _flag}
+                 "audit_max_bytes": int, "audit_keep": int, "ui": _flag,
+                 "feature_timeout_ms": float, "feature_sets": parse_feature_sets}
         for key, cast in casts.items():
             raw = env.get(f"SCOREBRIDGE_{key.upper()}")
             if raw is not None:
@@ -151,3 +177,15 @@ def _flag(text: str) -> bool:
 
 def _audit_dest(text: str) -> str | None:
     return None if text.strip().lower() in ("", "off", "none") else text
+
+
+def parse_feature_sets(text: str | list[str]) -> dict[str, str]:
+    """``MODEL=SET[:ENTITY]`` items (a list, or comma-separated text) -> ``{model: "SET[:ENTITY]"}``."""
+    items = text.split(",") if isinstance(text, str) else text
+    out: dict[str, str] = {}
+    for item in filter(None, (i.strip() for i in items)):
+        model, eq, target = item.partition("=")
+        if not eq or not model or not target:
+            raise ConfigError(f"--feature-set {item!r}: expected MODEL=SET (or MODEL=SET:ENTITY)")
+        out[model] = target
+    return out

@@ -14,6 +14,7 @@ import csv
 import io
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import orjson
 import pandas as pd
@@ -22,6 +23,9 @@ from scorebridge.prediction import Prediction, csv_ready
 from scorebridge.schema import Columns, InputSchema
 from scoring_service.errors import ApiError
 from scoring_service.finite import check_range
+
+if TYPE_CHECKING:
+    from scoring_service.features import FeatureBinding
 
 CSV_TYPES = ("text/csv", "application/csv")
 
@@ -51,11 +55,14 @@ def _rows(body: bytes) -> list[list[str]]:
         raise ApiError(400, "invalid_csv", f"cannot parse the CSV body: {exc}") from None
 
 
-def read_csv(schema: InputSchema, body: bytes, keep: Sequence[str], limit: int) -> tuple[dict[str, list[str]], Columns]:
-    """CSV body -> (the ``keep`` columns as sent, validated columns).
+def read_csv(schema: InputSchema, body: bytes, keep: Sequence[str], limit: int,
+             binding: FeatureBinding | None = None) -> tuple[dict[str, list[str]], Columns, list | None]:
+    """CSV body -> (the ``keep`` columns as sent, validated columns, the ``features`` annotations).
 
     The first row is the header: it must name every model input (other columns are ignored, or
     carried over with ``keep``); every later non-blank row is a record with one cell per header column.
+    With ``binding``, a header naming its entity key may leave inputs out: each row's absent inputs
+    come from the store (:mod:`scoring_service.features`); the annotations are ``None`` otherwise.
     """
     rows = _rows(body)
     if not rows:
@@ -67,8 +74,10 @@ def read_csv(schema: InputSchema, body: bytes, keep: Sequence[str], limit: int) 
         if name in position:
             raise ApiError(400, "invalid_csv", f"the CSV header names column {name!r} twice", field=name)
         position[name] = i
+    entity = binding.entity if binding is not None else None
+    keyed = entity is not None and entity in position
     missing = [n for n in schema.names if n not in position]
-    if missing:
+    if missing and not keyed:
         raise ApiError(400, "missing_field", f"the CSV header lacks column(s) {', '.join(map(repr, missing))}; the "
                        f"model needs {', '.join(schema.names)}", field=missing[0])
     absent = [c for c in keep if c not in position]
@@ -87,10 +96,19 @@ def read_csv(schema: InputSchema, body: bytes, keep: Sequence[str], limit: int) 
                            "every record needs one cell per header column (quote cells that hold commas)", record=i)
     lists = {}
     for f in schema.fields:
-        cells = [row[position[f.name]] for row in records]
-        lists[f.name] = _typed(f.name, f.dtype, cells)
+        if f.name in position:
+            cells = [row[position[f.name]] for row in records]
+            lists[f.name] = _typed(f.name, f.dtype, cells)
     kept = {c: [row[position[c]] for row in records] for c in keep}
-    return kept, check_range(schema, schema.from_typed_lists(lists))
+    if not keyed:
+        return kept, check_range(schema, schema.from_typed_lists(lists)), None
+    cells = [row[position[entity]] for row in records]
+    keys = binding.keys_of([None if c in MISSING else c for c in cells], list(range(len(cells))))
+    names = list(lists)
+    rows = [dict(zip(names, values, strict=True)) for values in zip(*lists.values(), strict=True)] if names \
+        else [{} for _ in records]
+    columns, notes = binding.fill(schema, rows, list(range(len(rows))), keys)
+    return kept, columns, notes
 
 
 def _typed(name: str, dtype: str, cells: list[str]) -> list:
@@ -120,9 +138,14 @@ def _number(name: str, cell: str, cells: list[str]) -> float:
                    f"{record}", field=name, record=record)
 
 
-def write_csv(prediction: Prediction, kept: dict[str, list[str]]) -> bytes:
-    """The ``scorebridge predict`` output columns, with the ``keep`` columns (as sent) in front."""
+def write_csv(prediction: Prediction, kept: dict[str, list[str]], notes: list | None = None) -> bytes:
+    """The ``scorebridge predict`` output columns, with the ``keep`` columns (as sent) in front, and for
+    a keyed request the ``features`` annotation as ``feature_batch``, ``feature_fallback``, ``feature_error``."""
     out = prediction.to_frame()
+    if notes is not None:
+        out["feature_batch"] = [n["batch"] for n in notes]
+        out["feature_fallback"] = [n.get("fallback", False) for n in notes]
+        out["feature_error"] = [n.get("error") for n in notes]
     if kept:
         out = pd.concat([pd.DataFrame(kept, dtype=object), out], axis=1)
     return csv_ready(out).to_csv(index=False).encode()

@@ -94,7 +94,7 @@ class JsonPredictFastPath:
         try:
             call.model = service.registry.snapshot.get(*route)  # first, as the view does (the audit line names it)
             complete_body(body, length)
-            answer, status = v1_json_answer(call, call.model, body, service.config.max_records), 200
+            answer, status = v1_json_answer(call, call.model, body, service.config.max_records, service.features), 200
         except Exception as exc:
             err = handle_exception(exc)
             answer, status, error = error_body(err), err.status, err.code

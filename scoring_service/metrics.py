@@ -17,6 +17,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 LATENCY_BUCKETS = (0.00025, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.05, 0.1, 0.25,
                    0.5, 1.0, 2.5, 5.0, 10.0)
 
+# a lookup is one loopback round trip (~0.1 ms) or a timeout (--feature-timeout-ms, 20 by default)
+LOOKUP_BUCKETS = (0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.5)
+
 
 class Metrics:
     """The service's metrics, with labelled children cached so the hot path does no label lookups."""
@@ -44,6 +47,12 @@ class Metrics:
         # every worker sees the same repository: report the live workers' maximum, not their sum
         self.refused = Gauge("scorebridge_bundles_refused", "Versions currently refused (sha256 mismatch or "
                              "load failure)", ["model"], registry=r, multiprocess_mode="livemax")
+        self.feature_lookups = Counter("scorebridge_feature_lookups", "Entity keys looked up in the feature store, "
+                                       "by model and outcome (hit, fallback: the previous batch, miss: in no "
+                                       "batch, timeout, unavailable)", ["model", "outcome"], registry=r)
+        self.feature_latency = Histogram("scorebridge_feature_lookup_duration_seconds", "Feature lookup time per "
+                                         "keyed request (one round trip for all its records)", ["model"],
+                                         buckets=LOOKUP_BUCKETS, registry=r)
         self._children: dict[tuple, tuple[Any, Any, Any]] = {}
 
     def observe(self, model: str, version: str, protocol: str, status: int, seconds: float, rows: int,

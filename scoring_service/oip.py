@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import struct
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,6 +28,9 @@ from scorebridge.schema import Columns, InputSchema
 from scoring_service.codec import check_count, dumps, parse_json
 from scoring_service.errors import ApiError
 from scoring_service.finite import check_range
+
+if TYPE_CHECKING:
+    from scoring_service.features import FeatureBinding
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 EXTENSIONS = ["binary_tensor_data"]
@@ -82,8 +85,13 @@ def _header(payload: Any) -> dict[str, Any]:
     return payload
 
 
-def v2_columns(schema: InputSchema, request: InferRequest, limit: int) -> Columns:
-    """An inference request (one named input per model field) -> validated columns."""
+def v2_columns(schema: InputSchema, request: InferRequest, limit: int,
+               binding: FeatureBinding | None = None) -> tuple[Columns, list | None]:
+    """An inference request (one named input per model field) -> (validated columns, annotations).
+
+    With ``binding``, an input named as its entity key (``BYTES`` or ``INT64``) makes the request keyed:
+    model inputs it leaves out come from the store, and the ``features`` annotations come back (else ``None``)."""
+    entity = binding.entity if binding is not None else None
     by_name: dict[str, dict[str, Any]] = {}
     offsets: dict[str, tuple[int, int]] = {}  # input name -> its slice of the binary data
     offset = 0
@@ -91,7 +99,7 @@ def v2_columns(schema: InputSchema, request: InferRequest, limit: int) -> Column
         if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
             raise ApiError(400, "invalid_request", "each input needs a 'name'", field="inputs")
         name = tensor["name"]
-        if name not in schema.by_name or name in by_name:
+        if (name not in schema.by_name and name != entity) or name in by_name:
             what = "is not an input of this model" if name not in schema.by_name else "appears twice"
             raise ApiError(400, "invalid_request", f"input {name!r} {what}; the model's inputs are "
                            f"{', '.join(schema.names)}", field="inputs")
@@ -103,48 +111,75 @@ def v2_columns(schema: InputSchema, request: InferRequest, limit: int) -> Column
     if offset != len(request.binary):
         raise ApiError(400, "invalid_request", f"the inputs announce {offset} bytes of binary data (binary_data_size); "
                        f"the body holds {len(request.binary)} after the JSON header", field="inputs")
+    keyed = entity is not None and entity in by_name
     lists: dict[str, list] = {}
     n_rows: int | None = None
     for f in schema.fields:
         tensor = by_name.get(f.name)
         if tensor is None:
+            if keyed:
+                continue
             raise ApiError(400, "missing_field", f"the request lacks input {f.name!r}; the model needs "
                            f"{', '.join(schema.names)}", field=f.name)
-        datatype = tensor.get("datatype")
-        if (not isinstance(datatype, str) or (datatype == "BYTES") != (not f.is_numeric)
-                or (f.is_numeric and datatype not in NUMERIC)):
-            raise ApiError(400, "invalid_type", f"input {f.name!r} has datatype {datatype!r}; the model expects "
-                           f"{v2_datatype(f.dtype)}", field=f.name)
-        shape = tensor.get("shape")
-        if (not isinstance(shape, list) or not 1 <= len(shape) <= 2 or not all(type(d) is int and d >= 0 for d in shape)
-                or (len(shape) == 2 and shape[1] != 1)):
-            raise ApiError(400, "invalid_shape", f"input {f.name!r}: shape {shape!r} is not [n] or [n, 1]",
-                           field=f.name)
-        if f.name in offsets:
-            start, end = offsets[f.name]
-            data = _from_binary(f.name, datatype, request.binary[start:end], shape[0])
-        else:
-            data = _from_json(f.name, tensor.get("data"))
-            if datatype in _INTEGER_TYPES:
-                _check_integer_data(f.name, datatype, data)
-        if math.prod(shape) != len(data):
-            raise ApiError(400, "invalid_shape", f"input {f.name!r}: shape {shape!r} does not fit its "
-                           f"{len(data)} values; send [n] or [n, 1]", field=f.name)
+        data = _tensor_data(f.name, tensor, offsets, request.binary, f.is_numeric, v2_datatype(f.dtype))
         if n_rows is None:
             n_rows = len(data)
             check_count(n_rows, limit)
         elif len(data) != n_rows:
             raise ApiError(400, "invalid_shape", f"input {f.name!r} has {len(data)} rows, others have {n_rows}",
                            field=f.name)
-        if datatype == "BOOL" and f.dtype != "bool":  # true/false as 1/0; anything else the schema judges
+        if tensor.get("datatype") == "BOOL" and f.dtype != "bool":  # true/false as 1/0; the schema judges the rest
             data = [float(v) if isinstance(v, bool) else v for v in data]
         lists[f.name] = data
+    keys = None
+    if keyed:
+        tensor = by_name[entity]
+        if tensor.get("datatype") not in ("BYTES", "INT64"):
+            raise ApiError(400, "invalid_type", f"input {entity!r} is the entity key: send it as BYTES or INT64, not "
+                           f"{tensor.get('datatype')!r}", field=entity)
+        keys = _tensor_data(entity, tensor, offsets, request.binary, tensor["datatype"] == "INT64",
+                            tensor["datatype"])
+        if n_rows is None:
+            n_rows = len(keys)
+            check_count(n_rows, limit)
+        elif len(keys) != n_rows:
+            raise ApiError(400, "invalid_shape", f"input {entity!r} has {len(keys)} rows, others have {n_rows}",
+                           field=entity)
     if not n_rows:
         raise ApiError(400, "empty", "the inputs hold no rows: send at least one", field=schema.names[0])
     # one conversion path for every protocol: the schema validates records
     names = list(lists)
-    records = [dict(zip(names, row, strict=True)) for row in zip(*lists.values(), strict=True)]
-    return check_range(schema, schema.from_records(records))
+    records = [dict(zip(names, row, strict=True)) for row in zip(*lists.values(), strict=True)] if names \
+        else [{} for _ in range(n_rows)]
+    if keys is None:
+        return check_range(schema, schema.from_records(records)), None
+    rows = list(range(n_rows))
+    return binding.fill(schema, records, rows, binding.keys_of(keys, rows))
+
+
+def _tensor_data(name: str, tensor: dict[str, Any], offsets: dict[str, tuple[int, int]], binary: memoryview,
+                 numeric: bool, expected: str) -> list:
+    """One input tensor's values (JSON or binary), its datatype and shape checked."""
+    datatype = tensor.get("datatype")
+    if (not isinstance(datatype, str) or (datatype == "BYTES") != (not numeric)
+            or (numeric and datatype not in NUMERIC)):
+        raise ApiError(400, "invalid_type", f"input {name!r} has datatype {datatype!r}; the model expects "
+                       f"{expected}", field=name)
+    shape = tensor.get("shape")
+    if (not isinstance(shape, list) or not 1 <= len(shape) <= 2 or not all(type(d) is int and d >= 0 for d in shape)
+            or (len(shape) == 2 and shape[1] != 1)):
+        raise ApiError(400, "invalid_shape", f"input {name!r}: shape {shape!r} is not [n] or [n, 1]", field=name)
+    if name in offsets:
+        start, end = offsets[name]
+        data = _from_binary(name, datatype, binary[start:end], shape[0])
+    else:
+        data = _from_json(name, tensor.get("data"))
+        if datatype in _INTEGER_TYPES:
+            _check_integer_data(name, datatype, data)
+    if math.prod(shape) != len(data):
+        raise ApiError(400, "invalid_shape", f"input {name!r}: shape {shape!r} does not fit its "
+                       f"{len(data)} values; send [n] or [n, 1]", field=name)
+    return data
 
 
 def _binary_size(tensor: dict[str, Any]) -> int | None:

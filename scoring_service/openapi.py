@@ -162,20 +162,42 @@ def _key(name: str, version: str | None = None) -> str:
     return key if version is None else f"{key}_v{re.sub(r'[^A-Za-z0-9._-]', '_', version)}"
 
 
-def _model_schemas(model: LoadedModel, key: str, max_records: int) -> dict[str, Any]:
-    """The component schemas of one model version: its records, predictions and V2 tensors."""
+FEATURES = {"description": "a keyed record's feature lookup (--feature-store): the batch its absent inputs came "
+                           "from (null: no batch holds the key, or the store did not answer) and whether it is the "
+                           "previous batch; or the error (the absent inputs were scored as missing)",
+            "anyOf": [{"type": "object", "required": ["batch", "fallback"], "additionalProperties": False,
+                       "properties": {"batch": {"type": ["string", "null"], "format": "date"},
+                                      "fallback": {"type": "boolean"}}},
+                      {"type": "object", "required": ["batch", "error"], "additionalProperties": False,
+                       "properties": {"batch": {"type": "null"}, "error": {"enum": ["timeout", "unavailable"]}}}]}
+
+
+def _model_schemas(model: LoadedModel, key: str, max_records: int, entity: str | None = None) -> dict[str, Any]:
+    """The component schemas of one model version: its records, predictions and V2 tensors (``entity``:
+    the key field of its feature set, when records may be sent by key)."""
     fields = model.schema.fields
-    record = {"type": "object", "required": model.schema.names,
-              "properties": {f.name: _field_schema(f) for f in fields},
-              "description": f"one record for {model.name} (every input field; other keys are ignored)"}
+    properties = {f.name: _field_schema(f) for f in fields}
+    record: dict[str, Any] = {"type": "object", "required": model.schema.names, "properties": properties,
+                              "description": f"one record for {model.name} (every input field; other keys are "
+                                             "ignored)"}
+    if entity is not None:
+        key_schema = {"anyOf": [{"type": "string"}, {"type": "integer"}],
+                      "description": "the entity key of the model's feature set: inputs left out come from the "
+                                     "store"}
+        record = {"anyOf": [record, {"type": "object", "required": [entity],
+                                     "properties": {**properties, entity: key_schema},
+                                     "description": f"a record by key: {entity!r} and any of the inputs (an input "
+                                                    "sent wins over the store's value)"}]}
     if model.bundle.is_classifier:
         classes = [class_text(c) for c in model.bundle.classes]
         prediction = {"type": "object", "required": ["label", "probabilities"], "properties": {
             "label": {"enum": list(model.bundle.classes)},
             "probabilities": {"type": "object", "required": classes,
-                              "properties": {c: {"type": "number"} for c in classes}}}}
+                              "properties": {c: {"type": "number"} for c in classes}},
+            "features": FEATURES}}
     else:
-        prediction = {"type": "object", "required": ["prediction"], "properties": {"prediction": {"type": "number"}}}
+        prediction = {"type": "object", "required": ["prediction"], "properties": {"prediction": {"type": "number"},
+                                                                                   "features": FEATURES}}
     tensors = [_tensor_schema(f, max_records) for f in fields]
     outputs = model.bundle.output_columns
     return {
@@ -288,10 +310,13 @@ def _infer(op_id: str, summary: str, request: str, params: list) -> dict[str, An
 
 
 def openapi_document(models: Mapping[str, Mapping[str, LoadedModel]] | None = None, max_records: int = 10_000,
-                     admin: bool = False, latest: Mapping[str, str] | None = None) -> dict[str, Any]:
+                     admin: bool = False, latest: Mapping[str, str] | None = None,
+                     entities: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The API description for ``models`` (name -> version -> loaded model; ``latest``: name -> its
-    latest version), a server limit of ``max_records`` per request, and admin endpoints on or off."""
+    latest version), a server limit of ``max_records`` per request, and admin endpoints on or off;
+    ``entities``: model name -> the key field its records may be sent by (``--feature-store``)."""
     models = models or {}
+    entities = entities or {}
     latest = dict(latest or {n: list(vs)[-1] for n, vs in models.items()})
     served = sorted(models)
     unserved = {"type": "string", "minLength": 1, **({"not": {"enum": served}} if served else {})}
@@ -357,7 +382,7 @@ def openapi_document(models: Mapping[str, Mapping[str, LoadedModel]] | None = No
         versions = models[model_name]
         for v, model in [(None, versions[latest[model_name]]), *[(v, m) for v, m in versions.items()]]:
             key = _key(model_name, v)
-            schemas.update(_model_schemas(model, key, max_records))
+            schemas.update(_model_schemas(model, key, max_records, entities.get(model_name)))
             ident = key.replace(".", "_").replace("-", "_")
             if v is None:
                 paths[f"/v1/models/{model_name}/predict"] = _predict(

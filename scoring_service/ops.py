@@ -30,6 +30,8 @@ def ops_blueprint(service: Service) -> Blueprint:
         snap = registry.snapshot
         ready = registry.is_ready()
         body = {"status": "ready" if ready else "not_ready", "models": snap.latest, "refused": snap.refused}
+        if service.features is not None:  # the store's state does not make the service unready: full records score
+            body["feature_store"] = service.features.describe()
         return json_response(body, 200 if ready else 503)
 
     @bp.get("/metrics")
@@ -40,9 +42,11 @@ def ops_blueprint(service: Service) -> Blueprint:
     def openapi() -> Response:
         nonlocal spec
         snap = service.registry.snapshot
-        if spec is None or spec[0] is not snap:  # rebuilt when a reload swaps the snapshot
+        entities = service.features.entities(snap.models) if service.features is not None else {}
+        if spec is None or spec[0] is not snap or spec[2] != entities:  # rebuilt on a reload, or a key learnt
             spec = (snap, openapi_document(snap.models, service.config.max_records,
-                                           admin=service.config.admin_token is not None, latest=snap.latest))
+                                           admin=service.config.admin_token is not None, latest=snap.latest,
+                                           entities=entities), entities)
         return json_response(spec[1])
 
     return bp

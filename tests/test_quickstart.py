@@ -28,6 +28,11 @@ def test_quickstart_runs_every_stage(tmp_path):
     assert "in-process PMML" in out                          # the Java stage ran both ways
     assert "_SUCCESS" in out and "_RUN.json" in out          # the batch stage wrote a partition
     assert (tmp_path / "qs" / "batch" / "warehouse" / "scores" / "dt=2026-11-21" / "_SUCCESS").is_file()
+    # bootstrap installs redis-server: the batch published its features and a record scored by key alone
+    published = tmp_path / "qs" / "batch" / "warehouse" / "scores" / "dt=2026-11-21" / "_PUBLISHED.json"
+    assert published.is_file() and '"feature_set": "credit_risk"' in published.read_text()
+    assert '{"records": [{"user_id": 1}]}' in out and '"batch": "2026-11-21"' in out
+    assert "the full record of user 1 sent in the request gets the same answer" in out
     # the gating artifacts passed for every model
     gating = [ln for ln in out.splitlines() if ln.startswith(("pmml ", "onnx "))]
     assert len(gating) == 6 and all(ln.rstrip().endswith("pass") for ln in gating), gating

@@ -3,9 +3,12 @@
 For a bundle named ``credit_risk`` this writes, under ``<out>/<package path>/``:
 
 - ``CreditRiskInput.java``: an immutable record with a builder, one typed method per input
-  (``debt_ratio`` -> ``debtRatio(Double)``); unset nullable inputs are missing;
+  (``debt_ratio`` -> ``debtRatio(Double)``); unset nullable inputs are missing; ``byKey("c123")`` (or
+  ``builder().key(...)``) sends a record by entity key, the inputs not set filled by the service's
+  feature store (``http(...)`` only);
 - ``CreditRiskResult.java``: ``label()``/``probability(cls)``/``probabilities()`` or ``prediction()``,
-  plus ``of(...)`` factories for hand-built fallback values;
+  ``featureBatch()``/``featureFallback()``/``featureError()`` for a keyed record, plus ``of(...)``
+  factories for hand-built fallback values;
 - ``CreditRiskScorer.java``: the interface business code is written against, with ``http(URI)``,
   ``http(URI, ClientOptions)``, ``http(URI, Path bundle[, ClientOptions])``, ``pmml(Path)``,
   ``pmml(Path, PmmlOptions)``, ``pmmlResource(String)`` and ``withFallback(Duration, CreditRiskResult)``;
@@ -39,7 +42,8 @@ JAVA_KEYWORDS = frozenset({
     "yield", "record", "sealed", "permits",
 })
 # Methods the generated Input and its Builder already have; a field may not take these names.
-RESERVED_METHODS = frozenset({"build", "builder", "fromMap", "toMap", "toString", "hashCode", "equals",
+RESERVED_METHODS = frozenset({"build", "builder", "fromMap", "toMap", "toString", "hashCode", "equals", "key",
+                              "byKey", "isKeyed", "keyedRow",
                               "getClass", "notify", "notifyAll", "wait", "clone", "finalize", "values"})
 # manifest dtype -> runtime Coerce method used by fromMap
 COERCE = {"float64": "toDouble", "int64": "toLong", "string": "toText", "bool": "toBoolean"}
@@ -228,10 +232,12 @@ def _input_source(cls: str, fields: list[JavaField], manifest: dict[str, Any], p
                        f"        return ({f.boxed}) values[{i}];\n    }}\n")
         if f.nullable or f.primitive is None:
             setters.append(javadoc(doc, "        ") + f"        public Builder {f.method}({f.boxed} value) {{\n"
-                           f"            values[{i}] = value;\n            return this;\n        }}\n")
+                           f"            values[{i}] = value;\n            sent[{i}] = true;\n"
+                           "            return this;\n        }\n")
         if f.primitive is not None:
             setters.append(javadoc(doc, "        ") + f"        public Builder {f.method}({f.primitive} value) {{\n"
-                           f"            values[{i}] = value;\n            return this;\n        }}\n")
+                           f"            values[{i}] = value;\n            sent[{i}] = true;\n"
+                           "            return this;\n        }\n")
         if not f.nullable:
             required.append(f"            require({i}, {java_string(f.name)});\n")
         if f.strict:
@@ -244,20 +250,55 @@ def _input_source(cls: str, fields: list[JavaField], manifest: dict[str, Any], p
                                       if fields else "One input record."]
     getters_src, setters_src = "\n".join(getters), "\n".join(setters)
     names = ", ".join(java_string(f.name) for f in fields)
-    return _header(package, ["io.scorebridge.client.Coerce", "java.util.Arrays", "java.util.Map"], manifest) + \
+    return _header(package, ["io.scorebridge.client.Coerce", "io.scorebridge.client.KeyedRow", "java.util.Arrays",
+                             "java.util.Map", "java.util.Objects"], manifest) + \
         javadoc(doc) + f"""public final class {cls} {{
 
     /** Input names in the model's order. */
     public static final java.util.List<String> FIELDS = java.util.List.of({names});
 
     private final Object[] values;
+    private final Object key;  // the entity key of a record sent by key, else null
+    private final boolean[] sent;  // which inputs were set (a keyed record sends only these)
 
-    private {cls}(Object[] values) {{
+    private {cls}(Object[] values, Object key, boolean[] sent) {{
         this.values = values;
+        this.key = key;
+        this.sent = sent;
     }}
 
     public static Builder builder() {{
         return new Builder();
+    }}
+
+    /**
+     * A record sent by entity key: the scoring service fills every input not set from the model's online
+     * feature set (the current batch holding the key, else the previous one). Set inputs on
+     * {{@code builder().key(key)}} to send them too (a value sent wins; {{@code null}} is missing). Only
+     * {{@code http(...)}} scorers can score it: in-process scoring throws {{@link UnsupportedOperationException}}.
+     */
+    public static {cls} byKey(String key) {{
+        return builder().key(key).build();
+    }}
+
+    /** {{@link #byKey(String)}} for an integer key. */
+    public static {cls} byKey(long key) {{
+        return builder().key(key).build();
+    }}
+
+    /** The entity key ({{@code String}} or {{@code Long}}), or {{@code null}} for a record of values. */
+    public Object key() {{
+        return key;
+    }}
+
+    /** Whether this record is sent by key. */
+    public boolean isKeyed() {{
+        return key != null;
+    }}
+
+    /** The record as the runtime's engines take a keyed record. */
+    KeyedRow keyedRow() {{
+        return new KeyedRow(key, values, sent);
     }}
 
     /**
@@ -293,24 +334,39 @@ def _input_source(cls: str, fields: list[JavaField], manifest: dict[str, Any], p
 
     @Override
     public boolean equals(Object o) {{
-        return o instanceof {cls} && Arrays.equals(values, (({cls}) o).values);
+        return o instanceof {cls} && Arrays.equals(values, (({cls}) o).values) && Objects.equals(key, (({cls}) o).key)
+                && (key == null || Arrays.equals(sent, (({cls}) o).sent));
     }}
 
     @Override
     public int hashCode() {{
-        return Arrays.hashCode(values);
+        return Arrays.hashCode(values) * 31 + Objects.hashCode(key);
     }}
 
     @Override
     public String toString() {{
-        return "{cls}" + toMap();
+        return "{cls}" + (key == null ? "" : "[key=" + key + "]") + toMap();
     }}
 
     /** Builds a {{@link {cls}}}; not thread-safe, use one per record. */
     public static final class Builder {{
         private final Object[] values = new Object[{n}];
+        private final boolean[] sent = new boolean[{n}];
+        private Object key;
 
         private Builder() {{
+        }}
+
+        /** Sends the record by entity key (see {{@link {cls}#byKey(String)}}): inputs not set come from the store. */
+        public Builder key(String key) {{
+            this.key = Objects.requireNonNull(key, "key");
+            return this;
+        }}
+
+        /** {{@link #key(String)}} for an integer key. */
+        public Builder key(long key) {{
+            this.key = key;
+            return this;
         }}
 
 {setters_src}
@@ -323,14 +379,14 @@ def _input_source(cls: str, fields: list[JavaField], manifest: dict[str, Any], p
         }}
 
         private void require(int i, String name) {{
-            if (values[i] == null) {{
+            if (values[i] == null && (key == null || sent[i])) {{  // a keyed record's unset inputs come from the store
                 throw new IllegalStateException("input '" + name
                         + "' is required: the model does not accept a missing value");
             }}
         }}
 
         public {cls} build() {{
-{"".join(required)}            return new {cls}(values.clone());
+{"".join(required)}            return new {cls}(values.clone(), key, key == null ? null : sent.clone());
         }}
     }}
 }}
@@ -360,6 +416,28 @@ def _result_source(cls: str, manifest: dict[str, Any], classes: list[str], packa
     /** True for a value built with {{@code of(...)}}, e.g. the default a fallback returned. */
     public boolean isDefault() {{
         return "default".equals(prediction.engine());
+    }}
+
+    /**
+     * The date of the feature batch the service filled a record sent by key from, or {{@code null}} (not sent by
+     * key, no batch holds the key, or {{@link #featureError()}}).
+     */
+    public String featureBatch() {{
+        return prediction.featureBatch();
+    }}
+
+    /** Whether that batch is the previous one (the current batch does not hold the key). */
+    public boolean featureFallback() {{
+        return prediction.featureFallback();
+    }}
+
+    /**
+     * {{@code "timeout"}} or {{@code "unavailable"}}: the service could not read the feature store for this
+     * record sent by key and scored it with the inputs not sent missing; {{@code null}} otherwise. A scorer
+     * {{@code withFallback(...)}} returns its default instead, by default.
+     */
+    public String featureError() {{
+        return prediction.featureError();
     }}
 
     /** The untyped runtime prediction. */
@@ -472,10 +550,17 @@ def _scorer_source(model: str, manifest: dict[str, Any], classes: list[str], pac
 
     /**
      * This scorer with a time budget: when a call takes longer than {{@code budget}} or fails, it returns
-     * {{@code defaultResult}} at once (see {{@link #fallbackStats()}} for how often).
+     * {{@code defaultResult}} at once (see {{@link #fallbackStats()}} for how often). So does a record sent by
+     * key whose features the service could not read ({{@code featureError()}}: a store timeout or outage);
+     * {{@code withFallback(new FallbackPolicy(budget, 256, false), defaultResult)}} keeps those answers.
      */
     default {scorer} withFallback(Duration budget, {res} defaultResult) {{
-        return new {scorer}Impl.Fallback(this, new FallbackPolicy(budget), defaultResult);
+        return withFallback(new FallbackPolicy(budget), defaultResult);
+    }}
+
+    /** This scorer with the given fallback policy (budget, concurrency, feature errors) and default value. */
+    default {scorer} withFallback(FallbackPolicy policy, {res} defaultResult) {{
+        return new {scorer}Impl.Fallback(this, policy, defaultResult);
     }}
 
     /** How often a fallback scorer answered with its default; all zero for other scorers. */
@@ -536,7 +621,8 @@ def _scorer_source(model: str, manifest: dict[str, Any], classes: list[str], pac
 def _impl_source(model: str, manifest: dict[str, Any], package: str) -> str:
     inp, res, scorer = f"{model}Input", f"{model}Result", f"{model}Scorer"
     imports = ["io.scorebridge.client.Engine", "io.scorebridge.client.FallbackPolicy",
-               "io.scorebridge.client.FallbackStats", "io.scorebridge.client.Prediction", "java.util.ArrayList",
+               "io.scorebridge.client.FallbackStats", "io.scorebridge.client.KeyedRow",
+               "io.scorebridge.client.Prediction", "java.util.ArrayList",
                "java.util.Collections", "java.util.List"]
     return _header(package, imports, manifest) + f"""/** Glue between {scorer} and the runtime engines. */
 final class {scorer}Impl implements {scorer} {{
@@ -549,17 +635,34 @@ final class {scorer}Impl implements {scorer} {{
 
     @Override
     public {res} predict({inp} input) {{
+        if (input.isKeyed()) {{
+            return new {res}(engine.predictKeyed(List.of(input.keyedRow())).get(0));
+        }}
         return new {res}(engine.predict(input.values()));
     }}
 
     @Override
     public List<{res}> predictBatch(List<{inp}> inputs) {{
-        List<Object[]> rows = new ArrayList<>(inputs.size());
+        boolean keyed = false;
         for ({inp} in : inputs) {{
-            rows.add(in.values());
+            keyed |= in.isKeyed();
+        }}
+        List<Prediction> predictions;
+        if (keyed) {{
+            List<KeyedRow> rows = new ArrayList<>(inputs.size());
+            for ({inp} in : inputs) {{
+                rows.add(in.keyedRow());
+            }}
+            predictions = engine.predictKeyed(rows);
+        }} else {{
+            List<Object[]> rows = new ArrayList<>(inputs.size());
+            for ({inp} in : inputs) {{
+                rows.add(in.values());
+            }}
+            predictions = engine.predictBatch(rows);
         }}
         List<{res}> out = new ArrayList<>(inputs.size());
-        for (Prediction p : engine.predictBatch(rows)) {{
+        for (Prediction p : predictions) {{
             out.add(new {res}(p));
         }}
         return out;
@@ -584,12 +687,19 @@ final class {scorer}Impl implements {scorer} {{
 
         @Override
         public {res} predict({inp} input) {{
-            return policy.call(() -> delegate.predict(input), defaultResult);
+            {res} answer = policy.call(() -> delegate.predict(input), defaultResult);
+            return policy.checkFeatures(answer.asPrediction(), answer, defaultResult);
         }}
 
         @Override
         public List<{res}> predictBatch(List<{inp}> inputs) {{
-            return policy.call(() -> delegate.predictBatch(inputs), Collections.nCopies(inputs.size(), defaultResult));
+            List<{res}> answers = policy.call(() -> delegate.predictBatch(inputs),
+                    Collections.nCopies(inputs.size(), defaultResult));
+            List<{res}> out = new ArrayList<>(answers.size());
+            for ({res} answer : answers) {{
+                out.add(policy.checkFeatures(answer.asPrediction(), answer, defaultResult));
+            }}
+            return out;
         }}
 
         @Override

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -89,3 +90,13 @@ def error_of(response) -> dict:
         return body["error"]
     assert isinstance(body["error"], str) and response.request.path_url.startswith("/v2"), body
     return {"message": body["error"], "code": body["code"], "field": body["field"], "record": body["record"]}
+
+
+def metric_sum(text: str, name: str, **labels: str) -> float:
+    """Sum of the samples of ``name`` whose labels include ``labels``."""
+    total = 0.0
+    for line in text.splitlines():
+        m = re.match(rf"^{name}\{{(.*)\}} (\S+)$", line)
+        if m and all(f'{k}="{v}"' in m.group(1) for k, v in labels.items()):
+            total += float(m.group(2))
+    return total

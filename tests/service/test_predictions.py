@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from service.helpers import assert_matches_native, json_records, predictions_to_columns, verification
+from service.helpers import metric_sum as _metric
 
 
 def _names(repo: Path) -> list[str]:
@@ -180,16 +181,6 @@ def test_openapi_types_each_models_records_and_predictions(service: str, http: r
     assert strict["type"] == "number" and strict["maximum"] == 1e30  # that model cannot take a missing income
     wine = spec["components"]["schemas"]["Prediction_wine_class"]["properties"]
     assert wine["label"]["enum"] == ["class_0", "class_1", "class_2"]
-
-
-def _metric(text: str, name: str, **labels: str) -> float:
-    """Sum of the samples of ``name`` whose labels include ``labels``."""
-    total = 0.0
-    for line in text.splitlines():
-        m = re.match(rf"^{name}\{{(.*)\}} (\S+)$", line)
-        if m and all(f'{k}="{v}"' in m.group(1) for k, v in labels.items()):
-            total += float(m.group(2))
-    return total
 
 
 def test_metrics_aggregate_both_workers(service: str, service_repo: Path) -> None:

@@ -44,6 +44,8 @@ public final class FallbackPolicy implements FallbackStats {
     private final LongAdder timeouts = new LongAdder();
     private final LongAdder failures = new LongAdder();
     private final LongAdder rejected = new LongAdder();
+    private final LongAdder featureErrors = new LongAdder();
+    private final boolean defaultOnFeatureError;
     private final AtomicReference<Throwable> lastFailure = new AtomicReference<>();
 
     public FallbackPolicy(Duration budget) {
@@ -51,6 +53,16 @@ public final class FallbackPolicy implements FallbackStats {
     }
 
     public FallbackPolicy(Duration budget, int maxInFlight) {
+        this(budget, maxInFlight, true);
+    }
+
+    /**
+     * {@code defaultOnFeatureError}: whether a record sent by key whose features the service could not read
+     * (store timeout or outage: the service scored it with those inputs missing) gets the default value, as a
+     * timeout does (the default, {@code true}), or keeps the service's answer ({@code false}).
+     */
+    public FallbackPolicy(Duration budget, int maxInFlight, boolean defaultOnFeatureError) {
+        this.defaultOnFeatureError = defaultOnFeatureError;
         if (budget.isNegative() || budget.isZero()) {
             throw new IllegalArgumentException("the budget must be positive");
         }
@@ -61,6 +73,23 @@ public final class FallbackPolicy implements FallbackStats {
 
     public Duration budget() {
         return budget;
+    }
+
+    /** Whether a keyed answer with a feature error is replaced by the default (see the constructor). */
+    public boolean defaultOnFeatureError() {
+        return defaultOnFeatureError;
+    }
+
+    /**
+     * {@code answer}, or {@code defaultValue} (counted) when {@code prediction} reports a feature error and this
+     * policy replaces those; what the generated fallback scorers call on each answer.
+     */
+    public <T> T checkFeatures(Prediction prediction, T answer, T defaultValue) {
+        if (defaultOnFeatureError && prediction.featureError() != null) {
+            featureErrors.increment();
+            return defaultValue;
+        }
+        return answer;
     }
 
     /** Runs {@code task} within the budget; returns {@code defaultValue} on timeout, failure or overload. */
@@ -125,7 +154,7 @@ public final class FallbackPolicy implements FallbackStats {
 
     @Override
     public long fallbacks() {
-        return timeouts.sum() + failures.sum() + rejected.sum();
+        return timeouts.sum() + failures.sum() + rejected.sum() + featureErrors.sum();
     }
 
     @Override
@@ -144,6 +173,11 @@ public final class FallbackPolicy implements FallbackStats {
     }
 
     @Override
+    public long featureErrors() {
+        return featureErrors.sum();
+    }
+
+    @Override
     public Throwable lastFailure() {
         return lastFailure.get();
     }
@@ -151,6 +185,6 @@ public final class FallbackPolicy implements FallbackStats {
     @Override
     public String toString() {
         return "FallbackPolicy[budget=" + budget.toMillis() + "ms, calls=" + calls() + ", fallbacks=" + fallbacks()
-                + " (timeouts=" + timeouts() + ", failures=" + failures() + ", rejected=" + rejected() + ")]";
+                + " (timeouts=" + timeouts() + ", failures=" + failures() + ", rejected=" + rejected() + ", featureErrors=" + featureErrors() + ")]";
     }
 }

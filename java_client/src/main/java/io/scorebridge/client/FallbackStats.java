@@ -6,7 +6,7 @@ public interface FallbackStats {
     /** Calls made through the wrapper. */
     long calls();
 
-    /** Calls answered with the default value (timeouts + failures + rejected). */
+    /** Calls answered with the default value (timeouts + failures + rejected + featureErrors). */
     long fallbacks();
 
     /** Calls whose budget ran out. */
@@ -17,6 +17,14 @@ public interface FallbackStats {
 
     /** Calls refused at once because too many earlier calls were still running (a stuck backend). */
     long rejected();
+
+    /**
+     * Keyed calls answered with the default because the service could not read the feature store (a
+     * {@code featureError}); part of {@link #fallbacks()}.
+     */
+    default long featureErrors() {
+        return 0;
+    }
 
     /** The most recent failure, or {@code null}; for logs. */
     Throwable lastFailure();

@@ -3,7 +3,9 @@ package io.scorebridge.client;
 import java.net.URI;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /** Scores a model through a {@link ScoringClient}; the engine behind generated {@code http(...)} factories. */
 public final class HttpEngine implements Engine {
@@ -51,6 +53,30 @@ public final class HttpEngine implements Engine {
         List<Record> records = new ArrayList<>(rows.size());
         for (Object[] r : rows) {
             records.add(spec.record(r));
+        }
+        return client.predictBatch(spec.name(), records);
+    }
+
+    /** Sends each keyed row as its key (under the field the service names) and the inputs set. */
+    @Override
+    public List<Prediction> predictKeyed(List<KeyedRow> rows) {
+        String entity = null;
+        String[] names = spec.inputNameArray();
+        List<Map<String, Object>> records = new ArrayList<>(rows.size());
+        for (KeyedRow r : rows) {
+            Map<String, Object> m = new LinkedHashMap<>();
+            if (r.key() != null) {
+                if (entity == null) {
+                    entity = client.entityKey(spec.name());
+                }
+                m.put(entity, r.key());
+            }
+            for (int i = 0; i < names.length; i++) {
+                if (r.sent(i)) {
+                    m.put(names[i], r.values()[i]);
+                }
+            }
+            records.add(m);
         }
         return client.predictBatch(spec.name(), records);
     }

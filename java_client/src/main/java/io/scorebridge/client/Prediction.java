@@ -24,9 +24,19 @@ public final class Prediction {
     private final String model;
     private final String version;
     private final String engine;
+    private final boolean keyed;
+    private final String featureBatch;
+    private final boolean featureFallback;
+    private final String featureError;
 
     private Prediction(String label, String[] classes, double[] probabilities, double value,
                        String model, String version, String engine) {
+        this(label, classes, probabilities, value, model, version, engine, false, null, false, null);
+    }
+
+    private Prediction(String label, String[] classes, double[] probabilities, double value, String model,
+                       String version, String engine, boolean keyed, String featureBatch, boolean featureFallback,
+                       String featureError) {
         this.label = label;
         this.classes = classes;
         this.probabilities = probabilities;
@@ -34,6 +44,42 @@ public final class Prediction {
         this.model = model;
         this.version = version;
         this.engine = engine;
+        this.keyed = keyed;
+        this.featureBatch = featureBatch;
+        this.featureFallback = featureFallback;
+        this.featureError = featureError;
+    }
+
+    /** This answer with the service's {@code features} annotation of a record sent by key. */
+    Prediction withFeatures(String batch, boolean fallback, String error) {
+        return new Prediction(label, classes, probabilities, value, model, version, engine, true, batch, fallback,
+                error);
+    }
+
+    /** Whether the record was sent by key (the service looked its features up). */
+    public boolean isKeyed() {
+        return keyed;
+    }
+
+    /**
+     * The date of the feature batch the service filled this keyed record from ({@code "2026-11-30"}), or
+     * {@code null}: not sent by key, no batch holds the key, or the lookup failed ({@link #featureError()}).
+     */
+    public String featureBatch() {
+        return featureBatch;
+    }
+
+    /** Whether that batch is the previous one (the current batch does not hold the key). */
+    public boolean featureFallback() {
+        return featureFallback;
+    }
+
+    /**
+     * {@code "timeout"} or {@code "unavailable"} when the service could not read the feature store for this
+     * keyed record (it was scored with the inputs not sent missing); {@code null} otherwise.
+     */
+    public String featureError() {
+        return featureError;
     }
 
     /** A classification answer; {@code classes} and {@code probabilities} are aligned and not copied. */
@@ -136,8 +182,10 @@ public final class Prediction {
         String body = isClassification()
                 ? "label=" + label + ", probabilities=" + new LinkedHashMap<>(probabilities())
                 : "prediction=" + value;
+        String features = !keyed ? "" : ", featureBatch=" + featureBatch + ", featureFallback=" + featureFallback
+                + (featureError == null ? "" : ", featureError=" + featureError);
         return "Prediction[" + body + ", model=" + model + (version == null ? "" : "@" + version)
-                + ", engine=" + engine + "]";
+                + ", engine=" + engine + features + "]";
     }
 
     /** Array-backed view: no map is built per prediction. */

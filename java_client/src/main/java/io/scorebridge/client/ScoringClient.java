@@ -63,6 +63,7 @@ public final class ScoringClient {
     private final ClientOptions options;
     private final Map<String, URL> urls = new ConcurrentHashMap<>();
     private final Map<URL, String> urlTexts = new ConcurrentHashMap<>();  // for error messages, built once
+    private final Map<String, String> entities = new ConcurrentHashMap<>();  // model -> its entity key field
 
     public ScoringClient(URI baseUrl) {
         this(baseUrl, ClientOptions.defaults());
@@ -95,6 +96,43 @@ public final class ScoringClient {
             out.addAll(send(model, records.subList(start, end), start));
         }
         return out;
+    }
+
+    /**
+     * The field a record sent by key carries its key in for {@code model}: the entity of the model's feature set,
+     * as the service's {@code /readyz} names it (asked once, then cached).
+     *
+     * @throws ScoringException {@code no_feature_set} when the service does not look up keys for the model
+     */
+    public String entityKey(String model) {
+        String known = entities.get(model);
+        if (known != null) {
+            return known;
+        }
+        String entity = null;
+        try {
+            HttpURLConnection c = (HttpURLConnection) toUrl(URI.create(baseUrl + "/readyz")).openConnection(
+                    Proxy.NO_PROXY);
+            c.setConnectTimeout(millis(options.connectTimeout().toNanos()));
+            c.setReadTimeout(millis(options.requestTimeout().toNanos()));
+            c.setRequestProperty("User-Agent", USER_AGENT);
+            int status = c.getResponseCode();
+            InputStream in = status >= 400 ? c.getErrorStream() : c.getInputStream();
+            String text = in == null ? "" : new String(in.readAllBytes(), StandardCharsets.UTF_8);
+            JsonObject sets = JsonParser.parseString(text).getAsJsonObject().getAsJsonObject("feature_store")
+                    .getAsJsonObject("sets");
+            JsonObject set = sets.has(model) ? sets.getAsJsonObject(model) : null;
+            entity = set == null ? null : text(set, "entity", null);
+        } catch (IOException | RuntimeException e) {
+            // not JSON, or no feature_store member: the service does no lookups
+        }
+        if (entity == null) {
+            throw new ScoringException("no_feature_set", "the service at " + baseUrl + " scores no record of '" + model
+                    + "' by key: serve it with --feature-store (and publish its feature set, or name the key with "
+                    + "--feature-set " + model + "=SET:KEY)", null);
+        }
+        entities.put(model, entity);
+        return entity;
     }
 
     URI predictUri(String model) {
@@ -342,6 +380,7 @@ public final class ScoringClient {
         List<Prediction> out = new ArrayList<>(expected);
         for (JsonElement pe : preds) {
             JsonObject p = pe.getAsJsonObject();
+            Prediction one;
             if (p.has("probabilities") || p.has("label")) {
                 Map<String, Double> probs = new LinkedHashMap<>();
                 JsonObject po = p.has("probabilities") && p.get("probabilities").isJsonObject()
@@ -349,12 +388,20 @@ public final class ScoringClient {
                 for (Map.Entry<String, JsonElement> e : po.entrySet()) {
                     probs.put(e.getKey(), e.getValue().isJsonNull() ? Double.NaN : e.getValue().getAsDouble());
                 }
-                out.add(Prediction.classification(text(p, "label", null), probs, model, version, engine));
+                one = Prediction.classification(text(p, "label", null), probs, model, version, engine);
             } else {
                 JsonElement y = p.get("prediction");
-                out.add(Prediction.regression(y == null || y.isJsonNull() ? Double.NaN : y.getAsDouble(),
-                        model, version, engine));
+                one = Prediction.regression(y == null || y.isJsonNull() ? Double.NaN : y.getAsDouble(),
+                        model, version, engine);
             }
+            JsonElement features = p.get("features");  // a record sent by key
+            if (features != null && features.isJsonObject()) {
+                JsonObject f = features.getAsJsonObject();
+                JsonElement fallback = f.get("fallback");
+                one = one.withFeatures(text(f, "batch", null),
+                        fallback != null && !fallback.isJsonNull() && fallback.getAsBoolean(), text(f, "error", null));
+            }
+            out.add(one);
         }
         return out;
     }

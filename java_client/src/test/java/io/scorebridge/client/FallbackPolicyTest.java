@@ -79,4 +79,21 @@ class FallbackPolicyTest {
         Thread.sleep(100);
         assertEquals("ok", f.call(() -> "ok", DEFAULT));
     }
+
+    @Test
+    void aFeatureErrorGetsTheDefaultUnlessTheAnswerIsKept() {
+        Prediction ok = Prediction.regression(1.0, "m", "1", "http:onnx").withFeatures("2026-11-30", false, null);
+        Prediction down = Prediction.regression(2.0, "m", "1", "http:onnx").withFeatures(null, false, "unavailable");
+        FallbackPolicy f = new FallbackPolicy(Duration.ofSeconds(1));
+        assertTrue(f.defaultOnFeatureError());
+        assertEquals("ok", f.checkFeatures(ok, "ok", DEFAULT));
+        assertSame(DEFAULT, f.checkFeatures(down, "scored without features", DEFAULT));
+        assertEquals(1, f.featureErrors());
+        assertEquals(1, f.fallbacks());
+        FallbackPolicy keep = new FallbackPolicy(Duration.ofSeconds(1), 256, false);
+        assertEquals("scored without features", keep.checkFeatures(down, "scored without features", DEFAULT));
+        assertEquals(0, keep.featureErrors());
+        assertEquals("unavailable", down.featureError());
+        assertTrue(down.isKeyed() && !Prediction.regression(1.0, "m", "1", "pmml").isKeyed());
+    }
 }
