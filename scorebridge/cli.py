@@ -209,12 +209,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip a stage (repeatable)")
     p.set_defaults(func=cmd_quickstart)
 
-    for module, _name in _COMMAND_GROUPS:
+    for module, name in _COMMAND_GROUPS:
         try:
             importlib.import_module(module).register(sub)
-        except ImportError as exc:  # a stage whose extra is not installed
-            logging.getLogger(__name__).debug("command group %s unavailable: %s", module, exc)
+        except ImportError as exc:  # a broken or outdated install: say so when the command is used
+            _unavailable(sub, name, exc)
     return parser
+
+
+def _unavailable(sub: argparse._SubParsersAction, name: str, exc: ImportError) -> None:
+    """A stand-in for a command group that cannot be imported: using it is a one-line error naming
+    the missing module (an "invalid choice" would hide why)."""
+    # no option prefix: every argument after the command is taken, whatever it looks like
+    p = sub.add_parser(name, help=f"(unavailable: {exc})", add_help=False, prefix_chars="\x01")
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+
+    def fail(args: argparse.Namespace) -> int:
+        raise CliError(f"the {name} command is unavailable: {exc}; reinstall scorebridge "
+                       "(bash scripts/bootstrap.sh, or pip install -e . in a clone)")
+
+    p.set_defaults(func=fail)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

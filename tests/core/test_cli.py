@@ -108,3 +108,17 @@ def test_bad_formats_and_workdir(tmp_path):
     assert not (tmp_path / "models").exists()
     proc = scorebridge("quickstart", "--workdir", tmp_path / "file")
     assert_one_line_error(proc, "not a directory")
+
+
+def test_a_command_group_that_cannot_import_says_why():
+    """A broken or outdated install (a module of the serve group missing) is a one-line error naming
+    the module when the command is used, not argparse's "invalid choice: 'serve'"."""
+    code = ("import sys; sys.modules['online_features.lookup'] = None; from scorebridge.cli import main; "
+            "sys.exit(main(['serve', '--repo', 'models', '--port', '8080']))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "scorebridge: error: the serve command is unavailable: import of online_features.lookup halted; None in "
+        "sys.modules; reinstall scorebridge (bash scripts/bootstrap.sh, or pip install -e . in a clone)"]
+    other = scorebridge("batch", "status", "missing.toml")  # the other groups still work
+    assert_one_line_error(other, "missing.toml")
