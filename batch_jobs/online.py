@@ -171,12 +171,6 @@ def write_published(partition: Path, record: dict[str, Any]) -> Path:
     return final
 
 
-def read_published(partition: Path) -> dict[str, Any] | None:
-    """The ``_PUBLISHED.json`` of a partition, or None."""
-    try:
-        return json.loads((partition / PUBLISHED).read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def publish_committed(spec: JobSpec, ds: str) -> dict[str, Any]:

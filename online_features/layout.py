@@ -73,9 +73,6 @@ def token_of(dt: str, generation: int) -> str:
     return f"{dt}.{generation}"
 
 
-def dt_of(token: str) -> str:
-    """The partition date of a batch token."""
-    return token.rsplit(".", 1)[0]
 
 
 def increment_days(batch_dt: str, today: date) -> list[str]:

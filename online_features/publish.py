@@ -88,11 +88,6 @@ def check_entity_type(typ: pa.DataType, name: str) -> None:
         raise FeatureStoreError(f"entity column {name!r} has type {typ}: keys are strings or integers")
 
 
-def entity_strings(column: pa.ChunkedArray | pa.Array, name: str) -> list[str]:
-    """The entity column as a list of key texts (see :func:`entity_array`); repeated keys are an error."""
-    keys = entity_array(column, name)
-    check_unique(keys, key_crcs(keys), name)
-    return keys.to_pylist()
 
 
 def encode_rows(table: pa.Table, features: Sequence[str]) -> list[bytes]:

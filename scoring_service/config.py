@@ -116,7 +116,7 @@ class ServiceConfig:
             if ":" in target and not entity:
                 raise ConfigError(f"--feature-set {model}={target}: name the entity key after ':' or leave ':' out")
         if not 0 < self.feature_timeout_ms <= 10_000:
-            raise ConfigError(f"feature_timeout_ms must be between 0 and 10000 ms, got {self.feature_timeout_ms}")
+            raise ConfigError(f"feature_timeout_ms must be above 0 and at most 10000 ms, got {self.feature_timeout_ms}")
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> ServiceConfig:

@@ -44,6 +44,7 @@ class FeatureBinding:
         self.metrics = metrics
         self._entity: str | None = self.pinned
         self._needle = b""
+        self._published: tuple[Any, frozenset[str] | None] = (None, None)
         self._next_try = 0.0
         self._outcomes: dict[str, Any] = {}
         self._latency = metrics.feature_latency.labels(model)
@@ -71,11 +72,14 @@ class FeatureBinding:
         return self.entity is not None and self._needle in body
 
     def published(self) -> frozenset[str] | None:
-        """The features the served batches hold (``None``: the pointer is not known)."""
+        """The features the served batches hold (``None``: the pointer is not known); computed once per
+        pointer, not per request."""
         meta = self.lookup.meta(self.feature_set)
         if meta is None or not meta.batches:
             return None
-        return frozenset(f for b in meta.batches for f in b.features)
+        if self._published[0] is not meta:
+            self._published = (meta, frozenset(f for b in meta.batches for f in b.features))
+        return self._published[1]
 
     def keys_of(self, values: list, records: list[int]) -> list[str]:
         """The layout's text of each record's key; a 400 naming the key field for a wrong type."""
